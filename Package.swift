@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sipspan",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sipspan", targets: ["sipspan"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // OpenFlow 1.3 codec: bytes <-> typed messages. Pure, no I/O.
+        .target(name: "OpenFlow"),
+        // Policy model and loader: YAML -> validated policy, FILE:LINE:COLUMN diagnostics. Pure.
+        .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Desired flows for a bridge and the reconciler's diff. Pure.
+        .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
+        // OpenSSL as a system library (TLS for ssl: controllers).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.
+        .target(name: "Controller", dependencies: [
+            "OpenFlow", "Policy", "FlowPlanning", "COpenSSL",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The CLI, a thin layer.
+        .executableTarget(name: "sipspan", dependencies: [
+            "Controller", "Policy", "FlowPlanning", "OpenFlow",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow"]),
+    ]
+)

@@ -1,0 +1,133 @@
+import Dispatch
+import OpenFlow
+
+/// One switch connection's byte plumbing on Dispatch sources: reads frames, writes without blocking.
+///
+/// All methods run on `queue`. Reads are bounded (one 64 KiB chunk per event; the framer never holds
+/// more than one message plus a chunk); pending output is bounded by `maximumPendingOutput`, past
+/// which the peer is considered stuck and the connection closes, so a slow bridge never holds up others.
+final class Connection: @unchecked Sendable {
+    static let readChunk = 64 * 1024
+    static let maximumPendingOutput = 32 * 1024 * 1024
+
+    let peer: String
+    private let transport: Transport
+    private let queue: DispatchQueue
+    private let readSource: DispatchSourceRead
+    private let writeSource: DispatchSourceWrite
+    private var writeSourceActive = false
+    private var framer = Framer()
+    private var output: [UInt8] = []
+    private var outputStart = 0
+    private(set) var isClosed = false
+    /// Shared by all connections: they all run on one serial queue.
+    nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readChunk, alignment: 8)
+
+    /// Called with each whole frame.
+    var onFrame: ((_ frame: [UInt8]) -> Void)?
+    /// Called once, with the reason, when the connection closes for any cause.
+    var onClose: ((_ reason: String) -> Void)?
+
+    /// Bytes written since the connection opened.
+    private(set) var bytesWritten = 0
+    /// Number of write system calls (for the benchmark's "few syscalls" figure).
+    private(set) var writeCalls = 0
+
+    init(transport: Transport, peer: String, queue: DispatchQueue) {
+        self.transport = transport
+        self.peer = peer
+        self.queue = queue
+        readSource = DispatchSource.makeReadSource(fileDescriptor: transport.fd, queue: queue)
+        writeSource = DispatchSource.makeWriteSource(fileDescriptor: transport.fd, queue: queue)
+    }
+
+    func start() {
+        readSource.setEventHandler { [weak self] in self?.readable() }
+        writeSource.setEventHandler { [weak self] in self?.flush() }
+        let t = transport
+        readSource.setCancelHandler { t.close() }
+        readSource.resume()
+    }
+
+    /// Queues bytes and tries to write them at once.
+    func send(_ bytes: [UInt8]) {
+        guard !isClosed, !bytes.isEmpty else { return }
+        if outputStart > 0 && outputStart >= output.count / 2 {
+            output.removeFirst(outputStart); outputStart = 0
+        }
+        output.append(contentsOf: bytes)
+        if output.count - outputStart > Connection.maximumPendingOutput {
+            close("peer is not reading: more than \(Connection.maximumPendingOutput / 1024 / 1024) MiB pending")
+            return
+        }
+        flush()
+    }
+
+    var pendingOutput: Int { output.count - outputStart }
+
+    private func flush() {
+        while !isClosed && outputStart < output.count {
+            let result = output.withUnsafeBytes { raw in
+                transport.write(UnsafeRawBufferPointer(rebasing: raw[outputStart...]))
+            }
+            writeCalls += 1
+            switch result {
+            case let .bytes(n):
+                outputStart += n; bytesWritten += n
+            case .wouldBlock:
+                setWriteInterest(true); return
+            case .closed:
+                close("peer closed the connection"); return
+            case let .failed(why):
+                close("write failed: \(why)"); return
+            }
+        }
+        if outputStart == output.count {
+            output.removeAll(keepingCapacity: output.count <= 1 << 20)
+            outputStart = 0
+        }
+        setWriteInterest(transport.wantsWritable)
+    }
+
+    private func setWriteInterest(_ on: Bool) {
+        guard on != writeSourceActive, !isClosed else { return }
+        writeSourceActive = on
+        if on { writeSource.resume() } else { writeSource.suspend() }
+    }
+
+    private func readable() {
+        guard !isClosed else { return }
+        switch transport.read(into: Connection.readBuffer) {
+        case let .bytes(n):
+            framer.append(UnsafeRawBufferPointer(rebasing: Connection.readBuffer[0..<n]))
+            do {
+                while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
+            } catch {
+                close("framing error: \(error)")
+            }
+            if transport.wantsWritable { flush() }
+        case .wouldBlock:
+            if transport.wantsWritable { flush() }
+        case .closed:
+            close("peer closed the connection")
+        case let .failed(why):
+            close("read failed: \(why)")
+        }
+    }
+
+    /// Closes the socket (after trying once more to write what is pending) and reports `reason`.
+    func close(_ reason: String) {
+        guard !isClosed else { return }
+        if outputStart < output.count {
+            _ = output.withUnsafeBytes { raw in transport.write(UnsafeRawBufferPointer(rebasing: raw[outputStart...])) }
+        }
+        isClosed = true
+        if !writeSourceActive { writeSource.resume() }
+        writeSource.cancel()
+        readSource.cancel()
+        output = []
+        let handler = onClose
+        onClose = nil; onFrame = nil
+        handler?(reason)
+    }
+}

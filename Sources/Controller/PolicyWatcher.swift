@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import Logging
+import Policy
+
+/// Watches policy paths and hands every valid new policy set to `onChange`.
+///
+/// Changes are noticed by inotify (on each directory, or on a file's parent directory) and by a
+/// content comparison every `pollInterval` seconds, because Proxmox's cluster filesystem (/etc/pve)
+/// delivers no inotify events for edits made on another node. Bursts are debounced into one reload.
+/// An invalid set changes nothing: its errors are logged in `sipspan check`'s format and the last
+/// valid set stays in force.
+public final class PolicyWatcher: @unchecked Sendable {
+    public typealias ChangeHandler = @Sendable (_ policy: PolicySet, _ changedFiles: [String]) -> Void
+
+    private let paths: [String]
+    private let logger: Logger
+    private let onChange: ChangeHandler
+    private let queue = DispatchQueue(label: "sipspan.policy-watcher")
+    private let debounce: DispatchTimeInterval
+    private let pollInterval: Double
+    private var inotifyFD: Int32 = -1
+    private var inotifySource: DispatchSourceRead?
+    private var pollTimer: DispatchSourceTimer?
+    private var debounceTimer: DispatchSourceTimer?
+    private var lastSeen: [String: [UInt8]] = [:]
+    private(set) var current: PolicySet
+    /// Reloads that put a new policy in force, and reloads refused as invalid.
+    public private(set) var appliedCount = 0
+    public private(set) var rejectedCount = 0
+
+    public init(paths: [String], initial: PolicySet, logger: Logger, debounceMilliseconds: Int = 30, pollInterval: Double = 1,
+                onChange: @escaping ChangeHandler) {
+        self.paths = paths; self.current = initial; self.logger = logger; self.onChange = onChange
+        self.debounce = .milliseconds(debounceMilliseconds); self.pollInterval = pollInterval
+    }
+
+    public func start() {
+        queue.sync {
+            lastSeen = snapshot()
+            startInotify()
+            let t = DispatchSource.makeTimerSource(queue: queue)
+            t.schedule(deadline: .now() + pollInterval, repeating: pollInterval, leeway: .milliseconds(50))
+            t.setEventHandler { [weak self] in self?.check(trigger: "poll") }
+            t.resume()
+            pollTimer = t
+        }
+    }
+
+    public func stop() {
+        queue.sync {
+            pollTimer?.cancel(); pollTimer = nil
+            debounceTimer?.cancel(); debounceTimer = nil
+            inotifySource?.cancel(); inotifySource = nil
+        }
+    }
+
+    /// Reloads at once (SIGHUP), even if nothing seems to have changed.
+    public func reloadNow(reason: String) {
+        queue.async { [self] in
+            lastSeen = [:]
+            check(trigger: reason)
+        }
+    }
+
+    private func startInotify() {
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else {
+            logger.warning("inotify unavailable; relying on the periodic check", metadata: ["error": .string(String(describing: errno))])
+            return
+        }
+        inotifyFD = fd
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+        for p in paths {
+            var isDir: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: p, isDirectory: &isDir)
+            let dir = exists && isDir.boolValue ? p : (p as NSString).deletingLastPathComponent
+            _ = inotify_add_watch(fd, dir.isEmpty ? "." : dir, mask)
+        }
+        let s = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        s.setEventHandler { [weak self] in self?.drainInotify() }
+        s.setCancelHandler { _ = Glibc.close(fd) }
+        s.resume()
+        inotifySource = s
+    }
+
+    private func drainInotify() {
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(inotifyFD, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+        }
+        scheduleCheck()
+    }
+
+    private func scheduleCheck() {
+        debounceTimer?.cancel()
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        t.schedule(deadline: .now() + debounce)
+        t.setEventHandler { [weak self] in
+            self?.debounceTimer = nil
+            self?.check(trigger: "inotify")
+        }
+        t.resume()
+        debounceTimer = t
+    }
+
+    /// Every policy file under `paths` with its bytes (bounded by the parser's size limit).
+    private func snapshot() -> [String: [UInt8]] {
+        var result: [String: [UInt8]] = [:]
+        for p in paths {
+            guard let files = try? PolicyLoader.files(at: p) else { continue }
+            for f in files { result[f] = (try? PolicyLoader.read(file: f)) ?? [] }
+        }
+        return result
+    }
+
+    private func check(trigger: String) {
+        let now = snapshot()
+        guard now != lastSeen else { return }
+        let changed = Set(now.keys).union(lastSeen.keys).filter { now[$0] != lastSeen[$0] }.sorted()
+        lastSeen = now
+        let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
+        let result: Result<PolicySet, PolicyErrors>
+        if !missing.isEmpty {
+            result = .failure(PolicyErrors(missing.map { Diagnostic(.error, SourceLocation(file: $0, line: 1, column: 1), "no such file or directory") }))
+        } else {
+            result = PolicyLoader.load(contents: now.sorted { $0.key < $1.key }.map { (file: $0.key, bytes: $0.value) })
+        }
+        switch result {
+        case let .failure(errors):
+            rejectedCount += 1
+            logger.error("policy rejected; the last valid policy stays in force", metadata: ["files": .string(changed.joined(separator: ",")), "trigger": .string(trigger)])
+            for d in errors.diagnostics {
+                for line in [d] + d.notes { logger.error("\(line.location): \(line.severity.rawValue): \(line.message)") }
+            }
+        case let .success(set):
+            guard set != current else { return }
+            current = set
+            appliedCount += 1
+            logger.info("policy reloaded", metadata: ["files": .string(changed.joined(separator: ",")), "sessions": .stringConvertible(set.sessions.count), "trigger": .string(trigger)])
+            onChange(set, changed)
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Dispatch
+import FlowPlanning
+import Foundation
+import Logging
+import OpenFlow
+import Policy
+
+/// The controller: listeners, one session per bridge connection, the policy in force.
+///
+/// Everything runs on one serial queue; sockets are Dispatch sources on it, so no state is shared
+/// across threads. Public methods may be called from any thread: they hop onto the queue.
+public final class SipspanController: @unchecked Sendable {
+    public let logger: Logger
+    public let options: ControllerOptions
+    let queue = DispatchQueue(label: "sipspan.controller")
+    private(set) var policy: PolicySet
+    private var listeners: [Listener] = []
+    private var sessions: [Int: SwitchSession] = [:]
+    private var byDatapath: [UInt64: SwitchSession] = [:]
+    private var nextSerial = 1
+    private var timer: DispatchSourceTimer?
+    private var logLimiter = LogLimiter()
+    private let started = monotonicNow()
+    /// Called (on the controller's queue) when a bridge's full flow set is first confirmed.
+    public var onBridgeConfirmed: (@Sendable (_ datapathID: UInt64, _ connectToConfirmedNanos: UInt64) -> Void)?
+
+    public init(policy: PolicySet, options: ControllerOptions = ControllerOptions(), logger: Logger) {
+        self.policy = policy
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Starts listening on every "HOST:PORT"; returns the bound addresses.
+    @discardableResult
+    public func start(listen addresses: [String]) throws -> [String] {
+        try queue.sync {
+            for a in addresses {
+                guard let (host, port) = parseHostPort(a) else {
+                    throw SystemCallError(call: "invalid listen address '\(a)' (expected HOST:PORT)", errno: 0)
+                }
+                let l = try Listener(host: host, port: port, queue: queue) { [unowned self] fd, peer in
+                    self.accepted(TCPTransport(fd: fd), peer: peer)
+                }
+                listeners.append(l)
+                logger.info("listening", metadata: ["address": .string(l.address)])
+            }
+            let t = DispatchSource.makeTimerSource(queue: queue)
+            t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))
+            t.setEventHandler { [unowned self] in self.tick() }
+            t.resume()
+            timer = t
+            return listeners.map(\.address)
+        }
+    }
+
+    /// The ports the listeners are bound to (for `--listen 127.0.0.1:0`).
+    public var listeningPorts: [UInt16] { queue.sync { listeners.map(\.port) } }
+
+    private func accepted(_ transport: Transport, peer: String) {
+        let connection = Connection(transport: transport, peer: peer, queue: queue)
+        let serial = nextSerial
+        nextSerial += 1
+        let session = SwitchSession(serial: serial, connection: connection, controller: self)
+        sessions[serial] = session
+        connection.onFrame = { [unowned session] frame in session.received(frame) }
+        connection.onClose = { [unowned self, unowned session] reason in self.connectionClosed(session, reason: reason) }
+        connection.start()
+        session.start()
+    }
+
+    /// Records a session's datapath id; a newer connection for the same datapath replaces the older one.
+    func register(_ session: SwitchSession) -> Bool {
+        guard let dpid = session.datapathID else { return false }
+        if let old = byDatapath[dpid], old !== session {
+            logger.warning("second connection for datapath; the newer one wins", metadata: [
+                "dpid": .string(hex16(dpid)), "old_peer": .string(old.connection.peer), "new_peer": .string(session.connection.peer),
+            ])
+            byDatapath[dpid] = session
+            closeSession(old, reason: "replaced by a newer connection from \(session.connection.peer)")
+        }
+        byDatapath[dpid] = session
+        return true
+    }
+
+    func closeSession(_ session: SwitchSession, reason: String) {
+        session.connection.close(reason)
+    }
+
+    private func connectionClosed(_ session: SwitchSession, reason: String) {
+        let wasReady = session.state == .ready || session.state == .syncing
+        session.closed()
+        sessions[session.serial] = nil
+        if let dpid = session.datapathID, byDatapath[dpid] === session { byDatapath[dpid] = nil }
+        if wasReady {
+            logger.info("bridge disconnected", metadata: [
+                "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(session.connection.peer),
+                "reason": .string(reason),
+            ])
+        } else {
+            limitedLog("connection closed", key: "closed-\(reason.prefix(40))", level: .notice, metadata: [
+                "peer": .string(session.connection.peer), "reason": .string(reason),
+            ])
+        }
+    }
+
+    func bridgeConfirmed(_ session: SwitchSession) {
+        guard let dpid = session.datapathID, let at = session.confirmedAt else { return }
+        onBridgeConfirmed?(dpid, at - session.connectedAt)
+    }
+
+    func limitedLog(_ message: Logger.Message, key: String, level: Logger.Level, metadata: Logger.Metadata) {
+        let (ok, suppressed) = logLimiter.allow(key, now: monotonicNow())
+        guard ok else { return }
+        var m = metadata
+        if suppressed > 0 { m["suppressed"] = .stringConvertible(suppressed) }
+        logger.log(level: level, message, metadata: m)
+    }
+
+    private func tick() {
+        let now = monotonicNow()
+        for s in Array(sessions.values) { s.tick(now: now) }
+    }
+
+    /// Puts a new policy in force and reconciles every connected bridge.
+    public func apply(policy newPolicy: PolicySet, reason: String) {
+        queue.async { [self] in
+            guard newPolicy != policy else { return }
+            policy = newPolicy
+            for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) { s.reconcile(reason: reason) }
+        }
+    }
+
+    /// Stops listening and closes every connection. Installed flows stay in the switches.
+    public func stop() {
+        queue.sync {
+            timer?.cancel(); timer = nil
+            for l in listeners { l.stop() }
+            listeners = []
+            for s in Array(sessions.values) { s.connection.close("sipspan is stopping") }
+        }
+    }
+
+    /// A snapshot of every bridge, for `sipspan status` and metrics.
+    public func status() -> ControllerStatus {
+        queue.sync {
+            let now = monotonicNow()
+            let bridges = sessions.values.sorted { ($0.datapathID ?? 0, $0.serial) < ($1.datapathID ?? 0, $1.serial) }.map { s in
+                BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, peer: s.connection.peer, state: s.state.rawValue,
+                             connectedSeconds: Double(now - s.connectedAt) / 1e9, ports: s.ports.count, flows: s.installed.count,
+                             watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
+                             learnedMACs: s.macs.count, flowModsSent: s.flowModsSent, notices: s.plan?.notices ?? [])
+            }
+            return ControllerStatus(uptimeSeconds: Double(now - started) / 1e9, sessions: policy.sessions.map(\.name), bridges: bridges)
+        }
+    }
+}
+
+/// One bridge as `sipspan status` shows it.
+public struct BridgeStatus: Codable, Sendable {
+    public let datapathID: String?
+    public let bridge: String
+    public let peer: String
+    public let state: String
+    public let connectedSeconds: Double
+    public let ports: Int
+    public let flows: Int
+    public let watchedPorts: [String]
+    public let monitorPorts: [String]
+    public let learnedMACs: Int
+    public let flowModsSent: Int
+    public let notices: [String]
+}
+
+/// The whole controller as `sipspan status` shows it.
+public struct ControllerStatus: Codable, Sendable {
+    public let uptimeSeconds: Double
+    public let sessions: [String]
+    public let bridges: [BridgeStatus]
+}

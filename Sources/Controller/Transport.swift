@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Outcome of one non-blocking read or write.
+enum IOResult: Equatable {
+    case bytes(Int)
+    case wouldBlock
+    case closed
+    case failed(String)
+}
+
+/// A byte stream over a non-blocking socket: plain TCP or TLS.
+protocol Transport: AnyObject {
+    var fd: Int32 { get }
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
+    func write(_ buffer: UnsafeRawBufferPointer) -> IOResult
+    /// True while a TLS handshake or renegotiation needs the socket to become writable to progress.
+    var wantsWritable: Bool { get }
+    func close()
+}
+
+/// Plain TCP.
+final class TCPTransport: Transport {
+    let fd: Int32
+    private var closed = false
+
+    init(fd: Int32) { self.fd = fd }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 { return .bytes(n) }
+            if n == 0 { return .closed }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .failed(String(cString: strerror(errno)))
+        }
+    }
+
+    func write(_ buffer: UnsafeRawBufferPointer) -> IOResult {
+        while true {
+            let n = send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+            if n >= 0 { return .bytes(n) }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .failed(String(cString: strerror(errno)))
+        }
+    }
+
+    var wantsWritable: Bool { false }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        _ = Glibc.close(fd)
+    }
+}

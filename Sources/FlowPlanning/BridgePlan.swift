@@ -1,0 +1,140 @@
+import OpenFlow
+import Policy
+
+/// The exact flow set sipspan wants on one bridge, and what an operator should know about it.
+public struct BridgePlan: Hashable, Sendable {
+    /// Every flow, sorted by table, priority (high first) and match.
+    public let flows: [Flow]
+    /// Watched ports present on the bridge that get copies, by name.
+    public let watchedPorts: [String]
+    /// Monitor ports present on the bridge, by name.
+    public let monitorPorts: [String]
+    /// Conditions worth a log line, e.g. a watched NIC with no monitor on this bridge.
+    public let notices: [String]
+    /// Ports whose guest MACs are learned from PACKET_IN.
+    public let learningPorts: Set<UInt32>
+}
+
+/// Computes a bridge's desired flows from (policies, ports, learned MACs). Pure and deterministic.
+public struct FlowPlanner: Sendable {
+    /// The access VLAN monitor NICs sit on (`tag=4094` in Proxmox); frames arriving tagged with it are dropped.
+    public var monitorVLAN: UInt16
+    /// Bytes of a frame sent to the controller for MAC learning.
+    public var learningPacketBytes: UInt16
+
+    public init(monitorVLAN: UInt16 = 4094, learningPacketBytes: UInt16 = 64) {
+        self.monitorVLAN = monitorVLAN; self.learningPacketBytes = learningPacketBytes
+    }
+
+    static let ethTypes: [UInt16] = [0x0800, 0x86dd]
+
+    /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
+    public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable) -> BridgePlan {
+        let names = ports.filter { $0.value <= PortNumber.max }.keys.sorted()
+        let monitorNames = policy.monitorNames(among: names)
+        var flows: [Flow] = [
+            Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])], cookie: FlowCookie.cookie(.forwarding)),
+        ]
+        var notices: [String] = []
+
+        // (port, traffic) -> monitor ofports receiving its copies.
+        var targets: [String: [TrafficClass: Set<UInt32>]] = [:]
+        for session in policy.sessions {
+            let monitors = Set(names.filter { session.isMonitor(portName: $0) }.compactMap { ports[$0] })
+            var watchedHere: [String] = []
+            for name in names where session.watches(portName: name, monitorNames: monitorNames) {
+                watchedHere.append(name)
+                guard !monitors.isEmpty, let ofport = ports[name] else { continue }
+                for t in session.traffic { targets[name, default: [:]][t, default: []].formUnion(monitors.subtracting([ofport])) }
+            }
+            if !watchedHere.isEmpty && monitors.isEmpty {
+                notices.append("session '\(session.name)': \(watchedHere.count) watched NIC(s) (\(watchedHere.prefix(5).joined(separator: ", "))) but no monitor NIC on this bridge; nothing is copied for them here")
+            }
+        }
+
+        // Guards: nothing but copies reaches a monitor NIC.
+        let monitorPorts = monitorNames.sorted().compactMap { ports[$0] }
+        let guardCookie = FlowCookie.cookie(.guard_)
+        for q in monitorPorts {
+            flows.append(Flow(priority: FlowPriority.guardDrop, match: Match([.inPort(q)]), instructions: [], cookie: guardCookie))
+        }
+        if !monitorPorts.isEmpty {
+            flows.append(Flow(priority: FlowPriority.guardDrop, match: Match([.vlanVid(0x1000 | monitorVLAN)]), instructions: [], cookie: guardCookie))
+        }
+
+        let watched = targets.keys.sorted()
+        var deliverySets = Set<[UInt32]>()
+        var learning = Set<UInt32>()
+        let copyCookie = FlowCookie.cookie(.copy), learnCookie = FlowCookie.cookie(.learning)
+
+        func copyFlows(priority: UInt16, base: [OXMField], traffic t: TrafficClass, to set: Set<UInt32>) -> [Flow] {
+            let sorted = set.sorted()
+            deliverySets.insert(sorted)
+            let instructions: [Instruction] = [.applyActions([.normal]), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
+            var out: [Flow] = []
+            for ethType in FlowPlanner.ethTypes {
+                let proto: UInt8 = t.proto == .udp ? 17 : 6
+                let src: OXMField = t.proto == .udp ? .udpSrc(t.port) : .tcpSrc(t.port)
+                let dst: OXMField = t.proto == .udp ? .udpDst(t.port) : .tcpDst(t.port)
+                let common = base + [.ethType(ethType), .ipProto(proto)]
+                out.append(Flow(priority: priority, match: Match(common + [src]), instructions: instructions, cookie: copyCookie))
+                out.append(Flow(priority: priority + 1, match: Match(common + [dst]), instructions: instructions, cookie: copyCookie))
+            }
+            return out
+        }
+
+        for name in watched {
+            guard let ofport = ports[name], let byTraffic = targets[name] else { continue }
+            let guestMACs = ProxmoxPortName(name) != nil ? macs.macs(of: name) : []
+            for (t, set) in byTraffic.sorted(by: { $0.key < $1.key }) where !set.isEmpty {
+                flows += copyFlows(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], traffic: t, to: set)
+                for mac in guestMACs {
+                    flows += copyFlows(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], traffic: t, to: set)
+                }
+                // A frame from one watched NIC to another is copied once, to the union of both sessions' monitors.
+                for other in watched where other != name {
+                    guard let otherSet = targets[other]?[t], !otherSet.isSubset(of: set) else { continue }
+                    let otherMACs = ProxmoxPortName(other) != nil ? macs.macs(of: other) : []
+                    for mac in otherMACs {
+                        flows += copyFlows(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], traffic: t, to: set.union(otherSet))
+                    }
+                }
+            }
+            if ProxmoxPortName(name) != nil && byTraffic.values.contains(where: { !$0.isEmpty }) {
+                learning.insert(ofport)
+                flows.append(Flow(priority: FlowPriority.learnUnknown, match: Match([.inPort(ofport)]),
+                                  instructions: [.applyActions([.normal, .output(port: PortNumber.controller, maxLength: learningPacketBytes)])], cookie: learnCookie))
+                for mac in guestMACs {
+                    flows.append(Flow(priority: FlowPriority.learnKnown, match: Match([.inPort(ofport), .ethSrc(mac)]),
+                                      instructions: [.applyActions([.normal])], cookie: learnCookie))
+                }
+            }
+        }
+
+        let deliveryCookie = FlowCookie.cookie(.delivery)
+        for set in deliverySets {
+            let id = deliveryID(set)
+            let outputs = set.map { Action.output($0) }
+            flows.append(Flow(table: 1, priority: FlowPriority.deliveryTagged, match: Match([.metadata(id), .vlanVid(0x1000, mask: 0x1000)]),
+                              instructions: [.applyActions([.popVlan] + outputs)], cookie: deliveryCookie))
+            flows.append(Flow(table: 1, priority: FlowPriority.deliveryUntagged, match: Match([.metadata(id)]),
+                              instructions: [.applyActions(outputs)], cookie: deliveryCookie))
+        }
+
+        return BridgePlan(flows: flows.sorted(), watchedPorts: watched, monitorPorts: monitorNames.sorted(), notices: notices, learningPorts: learning)
+    }
+}
+
+/// The metadata value naming a set of monitor ports in table 1: the port number itself for one
+/// monitor (readable in dump-flows), a tagged 63-bit FNV-1a hash of the sorted numbers otherwise.
+public func deliveryID(_ sortedPorts: [UInt32]) -> UInt64 {
+    if sortedPorts.count == 1 { return UInt64(sortedPorts[0]) }
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for p in sortedPorts {
+        for shift in stride(from: 24, through: 0, by: -8) {
+            h ^= UInt64((p >> UInt32(shift)) & 0xff)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+    }
+    return 0x8000_0000_0000_0000 | (h & 0x7fff_ffff_ffff_ffff)
+}

@@ -1,0 +1,38 @@
+/// sipspan's cookies: a fixed 32-bit prefix marks every flow it owns; the low byte says which kind.
+///
+/// Cookies carry no generation or instance id on purpose: two sipspan instances (a standby) with the
+/// same policy compute the same cookies and so never fight over a flow.
+public enum FlowCookie {
+    /// "5195 9a40": sipspan. Flows whose cookie has another upper half are never touched.
+    public static let prefix: UInt64 = 0x5195_9a40_0000_0000
+    public static let prefixMask: UInt64 = 0xffff_ffff_0000_0000
+
+    public enum Kind: UInt64, Sendable, CaseIterable {
+        /// The lowest-priority NORMAL flow.
+        case forwarding = 1
+        /// Drops that keep the monitor NIC clean.
+        case guard_ = 2
+        /// Copies of SIP frames (table 0).
+        case copy = 3
+        /// Guest MAC learning from watched NICs.
+        case learning = 4
+        /// Delivery of copies to monitor NICs (table 1).
+        case delivery = 5
+    }
+
+    public static func cookie(_ kind: Kind) -> UInt64 { prefix | kind.rawValue }
+    public static func isOurs(_ cookie: UInt64) -> Bool { cookie & prefixMask == prefix }
+}
+
+/// Priorities of sipspan's flows in table 0 (table 1 uses `delivery*`).
+public enum FlowPriority {
+    public static let normal: UInt16 = 0
+    public static let learnUnknown: UInt16 = 900
+    public static let learnKnown: UInt16 = 901
+    public static let copyToGuest: UInt16 = 1000
+    public static let copyFromGuest: UInt16 = 1100
+    public static let copyBetweenGuests: UInt16 = 1200
+    public static let guardDrop: UInt16 = 2000
+    public static let deliveryTagged: UInt16 = 20
+    public static let deliveryUntagged: UInt16 = 10
+}

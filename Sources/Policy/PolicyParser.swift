@@ -1,0 +1,412 @@
+import Yams
+
+/// Turns the text of one policy file into a validated `MirrorSession`, or diagnostics.
+///
+/// The YAML is composed to nodes (keeping each node's line and column) and walked by hand: the
+/// walk only descends into the shapes the contract allows, and counts every node it visits, so an
+/// alias bomb or deep nesting cannot make it run long.
+public struct PolicyParser {
+    /// Files larger than this are refused before parsing.
+    public static let maximumFileSize = 1 << 20
+    /// Nodes the walk may visit in one file (aliases count each time they are reached).
+    public static let nodeBudget = 20_000
+
+    let file: String
+    private var diagnostics: [Diagnostic] = []
+    private var visited = 0
+    private var budgetExceeded = false
+
+    private init(file: String) { self.file = file }
+
+    /// Parses one file's bytes. `defaultName` is the session name when the file has no `name:`.
+    public static func parse(bytes: [UInt8], file: String, defaultName: String) -> Result<MirrorSession, PolicyErrors> {
+        var p = PolicyParser(file: file)
+        guard let session = p.run(bytes: bytes, defaultName: defaultName), p.diagnostics.isEmpty else {
+            return .failure(PolicyErrors(p.diagnostics))
+        }
+        return .success(session)
+    }
+
+    /// Convenience for tests and tools: parse text.
+    public static func parse(text: String, file: String, defaultName: String) -> Result<MirrorSession, PolicyErrors> {
+        parse(bytes: Array(text.utf8), file: file, defaultName: defaultName)
+    }
+
+    private mutating func error(_ line: Int, _ column: Int, _ message: String) {
+        diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: line, column: column), message))
+    }
+
+    private mutating func error(at node: Node, _ message: String) {
+        let m = node.mark
+        error(m?.line ?? 1, m?.column ?? 1, message)
+    }
+
+    // MARK: text
+
+    private mutating func run(bytes: [UInt8], defaultName: String) -> MirrorSession? {
+        guard bytes.count <= PolicyParser.maximumFileSize else {
+            error(1, 1, "file is \(bytes.count) bytes; policy files are limited to \(PolicyParser.maximumFileSize) bytes")
+            return nil
+        }
+        var body = bytes[...]
+        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+        if let (line, column) = firstInvalidUTF8(body) {
+            error(line, column, "file is not valid UTF-8")
+            return nil
+        }
+        if let nul = body.firstIndex(of: 0) {
+            let (line, column) = position(of: nul, in: body)
+            error(line, column, "file contains a NUL byte; is this a binary file?")
+            return nil
+        }
+        let text = String(decoding: body, as: UTF8.self)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            reportYAML(e, text: text)
+            return nil
+        } catch {
+            self.error(1, 1, "cannot parse YAML: \(error)")
+            return nil
+        }
+        guard let root else {
+            error(1, 1, "empty policy file: expected a mapping with 'monitor' and 'watch'")
+            return nil
+        }
+        return session(from: root, defaultName: defaultName)
+    }
+
+    private func firstInvalidUTF8(_ bytes: ArraySlice<UInt8>) -> (Int, Int)? {
+        var it = bytes.makeIterator()
+        var decoder = UTF8()
+        var line = 1, column = 1
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let s):
+                if s == "\n" { line += 1; column = 1 } else { column += 1 }
+            case .emptyInput: return nil
+            case .error: return (line, column)
+            }
+        }
+    }
+
+    private func position(of index: ArraySlice<UInt8>.Index, in bytes: ArraySlice<UInt8>) -> (Int, Int) {
+        var line = 1, column = 1
+        for b in bytes[bytes.startIndex..<index] {
+            if b == 0x0A { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+        }
+        return (line, column)
+    }
+
+    private mutating func reportYAML(_ e: YamlError, text: String) {
+        switch e {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            var message = "YAML syntax: \(problem)"
+            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
+            if problem.contains("cannot start any token"), charAt(mark, in: text) == "\t" {
+                message += "; YAML does not allow tabs for indentation, use spaces"
+            }
+            error(mark.line, mark.column, message)
+        case let .duplicatedKeysInMapping(duplicates, context):
+            for key in duplicates {
+                let (line, column) = secondOccurrence(ofKey: key, after: context.mark.line, in: text) ?? (context.mark.line, context.mark.column)
+                error(line, column, "duplicate key '\(key)'")
+            }
+        case let .reader(problem, offset, _, _):
+            let (line, column) = offset.map { lineColumn(ofOffset: $0, in: text) } ?? (1, 1)
+            error(line, column, "cannot read file: \(problem)")
+        default:
+            error(1, 1, "cannot parse YAML: \(e)")
+        }
+    }
+
+    private func charAt(_ mark: Mark, in text: String) -> Character? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard mark.line >= 1, mark.line <= lines.count else { return nil }
+        let l = lines[mark.line - 1].unicodeScalars
+        guard mark.column >= 1, mark.column <= l.count else { return nil }
+        return Character(l[l.index(l.startIndex, offsetBy: mark.column - 1)])
+    }
+
+    private func lineColumn(ofOffset offset: Int, in text: String) -> (Int, Int) {
+        var line = 1, column = 1
+        for (i, s) in text.unicodeScalars.enumerated() {
+            if i >= offset { break }
+            if s == "\n" { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
+    }
+
+    /// Yams reports a duplicate key at its mapping; find the key's second spelling at or after that line.
+    private func secondOccurrence(ofKey key: String, after line: Int, in text: String) -> (Int, Int)? {
+        var seen = 0
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where i + 1 >= line {
+            let l = String(raw)
+            var body = Substring(l)
+            var column = 1
+            while let f = body.first, f == " " || f == "-" { body = body.dropFirst(); column += 1 }
+            for quote in ["", "\"", "'"] {
+                let spelled = quote + key + quote
+                if body.hasPrefix(spelled), body.dropFirst(spelled.count).drop(while: { $0 == " " }).first == ":" {
+                    seen += 1
+                    if seen == 2 { return (i + 1, column) }
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: structure
+
+    /// Visits a node against the budget; false once the budget is spent (reported once).
+    private mutating func visit(_ node: Node) -> Bool {
+        visited += 1
+        if visited > PolicyParser.nodeBudget {
+            if !budgetExceeded {
+                budgetExceeded = true
+                error(at: node, "policy is too large: more than \(PolicyParser.nodeBudget) YAML nodes (aliases are counted each time they are used)")
+            }
+            return false
+        }
+        return true
+    }
+
+    private static let topKeys = ["name", "monitor", "watch", "traffic"]
+
+    private mutating func session(from root: Node, defaultName: String) -> MirrorSession? {
+        guard visit(root) else { return nil }
+        guard case let .mapping(map) = root else {
+            error(at: root, "expected a mapping with 'monitor' and 'watch', found \(describe(root))")
+            return nil
+        }
+        var name: String? = nil, monitors: [PortSelector]? = nil, watch: WatchSet? = nil, traffic: [TrafficClass]? = nil
+        var monitorNode: Node? = nil, watchKeyNode: Node? = nil, monitorKeyNode: Node? = nil
+        for (k, v) in map {
+            guard visit(k), let key = scalarString(k) else {
+                error(at: k, "expected a key name, found \(describe(k))")
+                continue
+            }
+            switch key {
+            case "name": name = sessionName(v)
+            case "monitor": monitorKeyNode = k; monitorNode = v; monitors = selectorList(v, role: "monitor")
+            case "watch": watchKeyNode = k; watch = watchSet(v)
+            case "traffic": traffic = trafficList(v)
+            default: unknownKey(k, key, among: PolicyParser.topKeys)
+            }
+        }
+        if monitorKeyNode == nil { error(at: root, "missing required key 'monitor' (the NICs that receive copies)") }
+        if watchKeyNode == nil { error(at: root, "missing required key 'watch' (a list of VMs/ports, or 'all')") }
+        if let monitors, monitors.isEmpty, let monitorNode {
+            error(at: monitorNode, "'monitor' must name at least one NIC")
+        }
+        if let monitors, case let .ports(watched)? = watch {
+            for m in monitors where watched.contains(m) {
+                if let node = monitorNode { error(at: node, "\(m) is both a monitor and watched; a monitor NIC cannot be watched") }
+            }
+        }
+        guard diagnostics.isEmpty, let monitors, let watch else { return nil }
+        return MirrorSession(name: name ?? defaultName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP])
+    }
+
+    private mutating func unknownKey(_ node: Node, _ key: String, among keys: [String]) {
+        var message = "unknown key '\(key)'"
+        if let s = suggestion(for: key, among: keys) { message += "; did you mean '\(s)'?" }
+        else { message += " (expected one of: \(keys.joined(separator: ", ")))" }
+        error(at: node, message)
+    }
+
+    private mutating func sessionName(_ v: Node) -> String? {
+        guard visit(v) else { return nil }
+        guard let s = scalarString(v), !s.isEmpty else {
+            error(at: v, "'name' must be a string, found \(describe(v))"); return nil
+        }
+        let allowed = s.count <= 64 && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
+        guard allowed else {
+            error(at: v, "invalid session name '\(s.prefix(80))': use at most 64 letters, digits, '.', '_' or '-'"); return nil
+        }
+        return s
+    }
+
+    private mutating func watchSet(_ v: Node) -> WatchSet? {
+        guard visit(v) else { return nil }
+        if case let .scalar(s) = v {
+            if s.style == .plain && (s.string == "~" || s.string == "null" || s.string.isEmpty) { return .ports([]) }
+            if s.string == "all" { return .all }
+            var message = "'watch' must be a list of VMs/ports or 'all', found \(describe(v))"
+            if s.string.lowercased() == "all" || editDistance(s.string, "all") == 1 { message += "; did you mean 'all'?" }
+            error(at: v, message)
+            return nil
+        }
+        guard let list = selectorList(v, role: "watch") else { return nil }
+        return .ports(list)
+    }
+
+    private static let entryKeys = ["vm", "nic", "port"]
+
+    private mutating func selectorList(_ v: Node, role: String) -> [PortSelector]? {
+        guard visit(v) else { return nil }
+        guard case let .sequence(seq) = v else {
+            if case let .scalar(s) = v, s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" {
+                return []
+            }
+            error(at: v, "'\(role)' must be a list of entries like '- vm: 101', found \(describe(v))")
+            return nil
+        }
+        var result: [PortSelector] = []
+        var firstSeen: [PortSelector: Node] = [:]
+        var ok = true
+        for item in seq {
+            guard let sel = selector(item, role: role) else { ok = false; continue }
+            if let first = firstSeen[sel] {
+                let fm = first.mark
+                diagnostics.append(Diagnostic(.error, location(item), "duplicate \(role) entry \(sel)",
+                                              notes: [Diagnostic(.note, SourceLocation(file: file, line: fm?.line ?? 1, column: fm?.column ?? 1), "first listed here")]))
+                ok = false
+                continue
+            }
+            firstSeen[sel] = item
+            result.append(sel)
+            if budgetExceeded { return nil }
+        }
+        return ok ? result : nil
+    }
+
+    private func location(_ node: Node) -> SourceLocation {
+        SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    private mutating func selector(_ item: Node, role: String) -> PortSelector? {
+        guard visit(item) else { return nil }
+        guard case let .mapping(map) = item else {
+            var message = "each '\(role)' entry must be a mapping like 'vm: 101' or 'port: tap101i0', found \(describe(item))"
+            if let s = scalarString(item), UInt32(s) != nil { message += "; write '- vm: \(s)'" }
+            error(at: item, message)
+            return nil
+        }
+        var vm: UInt32? = nil, nic: UInt8? = nil, port: String? = nil
+        var vmNode: Node? = nil, nicNode: Node? = nil, portNode: Node? = nil
+        var ok = true
+        for (k, v) in map {
+            guard visit(k), visit(v), let key = scalarString(k) else {
+                error(at: k, "expected a key name, found \(describe(k))"); ok = false; continue
+            }
+            switch key {
+            case "vm":
+                vmNode = k
+                guard let n = integer(v, what: "a VM id", range: 100...999_999_999) else { ok = false; continue }
+                vm = UInt32(n)
+            case "nic":
+                nicNode = k
+                guard let n = integer(v, what: "a NIC number", range: 0...31) else { ok = false; continue }
+                nic = UInt8(n)
+            case "port":
+                portNode = k
+                guard let p = portName(v) else { ok = false; continue }
+                port = p
+            default:
+                unknownKey(k, key, among: PolicyParser.entryKeys); ok = false
+            }
+        }
+        if portNode != nil, let other = vmNode ?? nicNode {
+            error(at: other, "an entry names either 'port' or 'vm' (with an optional 'nic'), not both"); return nil
+        }
+        guard ok else { return nil }
+        if let port { return .port(port) }
+        if let vm {
+            if role == "monitor" && nic == nil {
+                error(at: vmNode ?? item, "a monitor entry needs 'nic' (the monitoring VM's NIC that receives copies)"); return nil
+            }
+            return .vm(vm, nic: nic)
+        }
+        if nicNode != nil { error(at: nicNode ?? item, "'nic' needs a 'vm' in the same entry"); return nil }
+        error(at: item, "an entry needs 'vm' or 'port'")
+        return nil
+    }
+
+    private mutating func integer(_ v: Node, what: String, range: ClosedRange<Int>) -> Int? {
+        guard case let .scalar(s) = v else {
+            error(at: v, "expected \(what) (\(range.lowerBound)..\(range.upperBound)), found \(describe(v))"); return nil
+        }
+        guard s.style == .plain, !s.string.isEmpty, s.string.count <= 20, s.string.allSatisfy(\.isASCIIDigit), let n = Int(s.string) else {
+            error(at: v, "expected \(what) (\(range.lowerBound)..\(range.upperBound)), found \(describe(v))"); return nil
+        }
+        guard range.contains(n) else {
+            error(at: v, "\(what) must be in \(range.lowerBound)..\(range.upperBound), found \(s.string)"); return nil
+        }
+        return n
+    }
+
+    private mutating func portName(_ v: Node) -> String? {
+        guard let s = scalarString(v) else {
+            error(at: v, "expected an OVS port name, found \(describe(v))"); return nil
+        }
+        let valid = !s.isEmpty && s.utf8.count <= 15 && s.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 0x20 && $0.value < 0x7f && $0 != "/" }
+        guard valid else {
+            error(at: v, "invalid port name '\(s.prefix(80))': OVS port names are 1 to 15 printable characters without '/' or spaces"); return nil
+        }
+        return s
+    }
+
+    private mutating func trafficList(_ v: Node) -> [TrafficClass]? {
+        guard visit(v) else { return nil }
+        guard case let .sequence(seq) = v else {
+            error(at: v, "'traffic' must be a list like '- udp/5060', found \(describe(v))"); return nil
+        }
+        guard seq.count > 0 else { error(at: v, "'traffic' is empty; leave it out for the default udp/5060"); return nil }
+        var result: [TrafficClass] = []
+        var firstSeen: [TrafficClass: Node] = [:]
+        var ok = true
+        for item in seq {
+            guard visit(item) else { return nil }
+            guard let tc = trafficClass(item) else { ok = false; continue }
+            if let first = firstSeen[tc] {
+                diagnostics.append(Diagnostic(.error, location(item), "duplicate traffic entry \(tc)",
+                                              notes: [Diagnostic(.note, location(first), "first listed here")]))
+                ok = false; continue
+            }
+            firstSeen[tc] = item
+            result.append(tc)
+        }
+        return ok ? result : nil
+    }
+
+    private mutating func trafficClass(_ item: Node) -> TrafficClass? {
+        guard let s = scalarString(item) else {
+            error(at: item, "expected a traffic entry like 'udp/5060', found \(describe(item))"); return nil
+        }
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else {
+            error(at: item, "expected PROTOCOL/PORT like 'udp/5060', found '\(s.prefix(80))'"); return nil
+        }
+        guard let proto = TrafficClass.L4(rawValue: String(parts[0])) else {
+            var message = "unknown protocol '\(parts[0].prefix(40))': expected udp or tcp"
+            if let sug = suggestion(for: String(parts[0]), among: ["udp", "tcp"]) { message += "; did you mean '\(sug)'?" }
+            error(at: item, message); return nil
+        }
+        guard parts[1].count <= 5, parts[1].allSatisfy(\.isASCIIDigit), let port = Int(parts[1]), (1...65535).contains(port) else {
+            error(at: item, "port must be in 1..65535, found '\(parts[1].prefix(40))'"); return nil
+        }
+        return TrafficClass(proto, UInt16(port))
+    }
+
+    /// A scalar's text, nil for mappings, sequences and aliases.
+    private func scalarString(_ n: Node) -> String? {
+        if case let .scalar(s) = n { return s.string }
+        return nil
+    }
+
+    private func describe(_ n: Node) -> String {
+        switch n {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case let .scalar(s):
+            let text = s.string.count > 40 ? String(s.string.prefix(40)) + "…" : s.string
+            if s.style != .plain { return "string '\(text)'" }
+            if s.string.isEmpty || s.string == "~" || s.string == "null" { return "nothing" }
+            if Int(s.string) != nil { return "number \(text)" }
+            return "'\(text)'"
+        }
+    }
+}

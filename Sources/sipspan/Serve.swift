@@ -1,0 +1,89 @@
+import ArgumentParser
+import Controller
+import Dispatch
+import Foundation
+import Logging
+import Policy
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the OpenFlow 1.3 controller for every bridge that connects.")
+
+    @Option(name: .long, help: "A policy file or a directory of *.yaml policy files (repeatable).")
+    var policy: [String] = []
+
+    @Option(name: .long, help: "Address to listen on for switches, HOST:PORT (repeatable).")
+    var listen: [String] = ["0.0.0.0:6653"]
+
+    @Option(name: .long, help: "Access VLAN of the monitor NICs (frames tagged with it are never forwarded to them).")
+    var monitorVlan: UInt16 = 4094
+
+    @Option(name: .long, help: "Seconds between audits that re-read every bridge's flows and repair drift (0 = off).")
+    var audit: Double = 60
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard !policy.isEmpty else { throw ValidationError("--policy PATH is required (a file or a directory of *.yaml)") }
+        guard (1...4094).contains(monitorVlan) else { throw ValidationError("--monitor-vlan must be in 1..4094") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "sipspan")
+
+        let initial: PolicySet
+        switch PolicyLoader.load(paths: policy) {
+        case let .failure(errors):
+            FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+            throw ExitCode(1)
+        case let .success(set):
+            initial = set
+        }
+        for s in initial.sessions { logger.info("session loaded", metadata: ["session": .string(s.summary), "file": .string(s.file)]) }
+
+        var options = ControllerOptions()
+        options.planner.monitorVLAN = monitorVlan
+        options.auditInterval = audit
+        let controller = SipspanController(policy: initial, options: options, logger: logger)
+        do {
+            try controller.start(listen: listen)
+        } catch {
+            FileHandle.standardError.write(Data("sipspan: cannot listen: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+
+        let watcher = PolicyWatcher(paths: policy, initial: initial, logger: logger) { set, changed in
+            controller.apply(policy: set, reason: "policy edit (\(changed.joined(separator: ", ")))")
+        }
+        watcher.start()
+
+        let signals = DispatchQueue(label: "sipspan.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: signals)
+            s.setEventHandler {
+                if sig == SIGHUP {
+                    logger.info("SIGHUP: reloading policies")
+                    watcher.reloadNow(reason: "SIGHUP")
+                } else {
+                    logger.info("stopping; installed flows stay on the bridges")
+                    watcher.stop()
+                    controller.stop()
+                    Foundation.exit(0)
+                }
+            }
+            s.resume()
+            sources.append(s)
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+}
