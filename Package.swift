@@ -32,9 +32,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        // Helpers shared by the test targets (running commands, polling); not shipped.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]
 )

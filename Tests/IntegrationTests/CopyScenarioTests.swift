@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 3's scenario on a real ovs-vswitchd: the monitor receives exactly the SIP copies, once each.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A test's world: a private OVS, a policy directory and (once started) a sipspan serving them.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A private Open vSwitch (ovsdb-server + ovs-vswitchd with the dummy datapath) in a temp dir.

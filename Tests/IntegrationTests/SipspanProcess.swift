@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A `sipspan serve` started by a test: its log goes to a file; it is stopped by its PID only.

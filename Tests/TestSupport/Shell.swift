@@ -6,7 +6,7 @@ import XCTest
 /// Output goes through temp files rather than pipes, and the wait is a plain waitpid: a daemon that
 /// detaches (ovsdb-server --detach) keeps inherited descriptors open, which would hang a pipe reader.
 @discardableResult
-func run(_ argv: [String], env: [String: String] = [:], check: Bool = true, daemon: Bool = false,
+public func run(_ argv: [String], env: [String: String] = [:], check: Bool = true, daemon: Bool = false,
          file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, out: String, err: String) {
     let base = NSTemporaryDirectory() + "sipspan-run-\(getpid())-\(UUID().uuidString)"
     let outPath = daemon ? "/dev/null" : base + ".out", errPath = daemon ? "/dev/null" : base + ".err"
@@ -40,15 +40,15 @@ func run(_ argv: [String], env: [String: String] = [:], check: Bool = true, daem
     return (exit, out, err)
 }
 
-struct CommandFailed: Error, CustomStringConvertible {
+public struct CommandFailed: Error, CustomStringConvertible {
     let argv: [String]
     let status: Int32
     let stderr: String
-    var description: String { "\(argv.joined(separator: " ")) exited \(status): \(stderr)" }
+    public var description: String { "\(argv.joined(separator: " ")) exited \(status): \(stderr)" }
 }
 
 /// Polls `condition` until it holds or `timeout` seconds pass; never a bare sleep.
-func waitUntil(timeout: Double = 5, interval: Double = 0.02, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+public func waitUntil(timeout: Double = 5, interval: Double = 0.02, _ what: String, file: StaticString = #filePath, line: UInt = #line,
                _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
@@ -60,10 +60,13 @@ func waitUntil(timeout: Double = 5, interval: Double = 0.02, _ what: String, fil
     throw TimedOut(what: what)
 }
 
-struct TimedOut: Error { let what: String }
+public struct TimedOut: Error {
+    public let what: String
+    public init(what: String) { self.what = what }
+}
 
 /// The directory holding the built products (`.build/debug`), found from the test bundle.
-func productsDirectory() -> URL {
+public func productsDirectory() -> URL {
     if let override = ProcessInfo.processInfo.environment["SIPSPAN_BIN_DIR"] { return URL(fileURLWithPath: override) }
     for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
         return bundle.bundleURL.deletingLastPathComponent()
@@ -72,7 +75,7 @@ func productsDirectory() -> URL {
 }
 
 /// The built `sipspan` executable; fails the test clearly if it was not built.
-func sipspanBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+public func sipspanBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
     let path = productsDirectory().appendingPathComponent("sipspan").path
     guard FileManager.default.isExecutableFile(atPath: path) else {
         XCTFail("\(path) not found: run `swift build` before `swift test` (the README's test command does)", file: file, line: line)
