@@ -32,8 +32,18 @@ public struct PolicyParser {
         parse(bytes: Array(text.utf8), file: file, defaultName: defaultName)
     }
 
+    /// Errors reported per file at most; an alias repeating one mistake is reported once.
+    static let maximumDiagnostics = 50
+
     private mutating func error(_ line: Int, _ column: Int, _ message: String) {
-        diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: line, column: column), message))
+        let d = Diagnostic(.error, SourceLocation(file: file, line: line, column: column), message)
+        guard !diagnostics.contains(d) else { return }
+        if diagnostics.count == PolicyParser.maximumDiagnostics {
+            diagnostics.append(Diagnostic(.error, d.location, "too many errors; stopping here"))
+            return
+        }
+        guard diagnostics.count < PolicyParser.maximumDiagnostics else { return }
+        diagnostics.append(d)
     }
 
     private mutating func error(at node: Node, _ message: String) {

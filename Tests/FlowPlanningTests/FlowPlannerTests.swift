@@ -1,0 +1,170 @@
+import FlowPlanning
+import OpenFlow
+import Policy
+import XCTest
+
+final class FlowPlannerTests: XCTestCase {
+    let planner = FlowPlanner()
+    let mac101 = MACAddress("bc:24:11:00:01:01")!, mac103 = MACAddress("bc:24:11:00:01:03")!
+
+    func session(_ name: String, monitors: [PortSelector], watch: WatchSet, traffic: [TrafficClass] = [.sipUDP]) -> MirrorSession {
+        MirrorSession(name: name, file: "\(name).yaml", monitors: monitors, watch: watch, traffic: traffic)
+    }
+
+    var node: [String: UInt32] { ["tap101i0": 1, "tap104i0": 2, "tap900i1": 3, "bond0": 4, "vmbr0": PortNumber.local] }
+
+    func count(_ plan: BridgePlan, priority: UInt16, table: UInt8 = 0) -> Int { plan.flows.filter { $0.priority == priority && $0.table == table }.count }
+
+    func testNoPolicyIsJustNormalForwarding() {
+        let plan = planner.plan(policy: .empty, ports: node, macs: GuestMACTable())
+        XCTAssertEqual(plan.flows.map(\.description), ["table=0, priority=0, cookie=0x51959a4000000001, any actions=NORMAL"])
+    }
+
+    func testOneWatchedVMOneMonitor() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]))])
+        let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
+        XCTAssertEqual(plan.watchedPorts, ["tap101i0"])
+        XCTAssertEqual(plan.monitorPorts, ["tap900i1"])
+        XCTAssertEqual(plan.flows.count, 10)
+        XCTAssertEqual(count(plan, priority: FlowPriority.copyFromGuest) + count(plan, priority: FlowPriority.copyFromGuest + 1), 4, "udp src/dst × v4/v6")
+        XCTAssertEqual(count(plan, priority: FlowPriority.copyToGuest), 0, "no guest MAC known yet")
+        XCTAssertTrue(plan.flows.contains { $0.description == "table=0, priority=1101, cookie=0x51959a4000000003, in_port=1,eth_type=0x86dd,ip_proto=17,udp_dst=5060 actions=NORMAL,write_metadata:0x3/0xffffffffffffffff,goto_table:1" })
+        XCTAssertTrue(plan.flows.contains { $0.description == "table=0, priority=2000, cookie=0x51959a4000000002, in_port=3 actions=drop" })
+        XCTAssertTrue(plan.flows.contains { $0.description == "table=0, priority=2000, cookie=0x51959a4000000002, vlan_vid=0x1ffe actions=drop" })
+        XCTAssertTrue(plan.flows.contains { $0.description == "table=1, priority=20, cookie=0x51959a4000000005, metadata=0x3,vlan_vid=0x1000/1000 actions=pop_vlan,output:3" })
+        XCTAssertTrue(plan.flows.contains { $0.description == "table=0, priority=900, cookie=0x51959a4000000004, in_port=1 actions=NORMAL,CONTROLLER:64" })
+        XCTAssertEqual(plan.learningPorts, [1])
+    }
+
+    func testLearnedMACAddsCopiesToTheGuest() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: 0)]))])
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0")
+        let plan = planner.plan(policy: policy, ports: node, macs: macs)
+        XCTAssertEqual(plan.flows.count, 15)
+        let toGuest = plan.flows.filter { $0.match.ethDst == mac101 }
+        XCTAssertEqual(toGuest.count, 4)
+        XCTAssertTrue(toGuest.allSatisfy { $0.priority == 1000 || $0.priority == 1001 })
+        XCTAssertEqual(plan.flows.filter { $0.match.ethSrc == mac101 && $0.priority == FlowPriority.learnKnown }.count, 1)
+    }
+
+    func testTrafficEntriesMultiplyCopyFlows() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), traffic: [TrafficClass(.udp, 5060), TrafficClass(.tcp, 5060), TrafficClass(.udp, 5080)])])
+        let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
+        let fromGuest = plan.flows.filter { $0.match.inPort == 1 && $0.cookie == FlowCookie.cookie(.copy) }
+        XCTAssertEqual(fromGuest.count, 12)
+        XCTAssertEqual(Set(fromGuest.compactMap { $0.match.value(of: .ipProto)?.integer }), [6, 17])
+        XCTAssertEqual(fromGuest.filter { $0.match.value(of: .tcpDst)?.integer == 5060 }.count, 2)
+    }
+
+    func testTwoMonitorsShareOneDeliveryFlowPair() {
+        var ports = node
+        ports["ens3f1"] = 9
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1), .port("ens3f1")], watch: .ports([.vm(101, nic: nil)]))])
+        let plan = planner.plan(policy: policy, ports: ports, macs: GuestMACTable())
+        let delivery = plan.flows.filter { $0.table == 1 }
+        XCTAssertEqual(delivery.count, 2)
+        let id = deliveryID([3, 9])
+        XCTAssertEqual(id >> 63, 1, "a multi-monitor set is tagged")
+        XCTAssertEqual(delivery.last?.instructions, [.applyActions([.output(3), .output(9)])])
+        XCTAssertEqual(count(plan, priority: FlowPriority.guardDrop), 3, "two monitor drops and the VLAN guard")
+    }
+
+    func testNoMonitorOnTheBridgeCopiesNothingAndSaysSo() {
+        let policy = PolicySet([session("a", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(101, nic: nil)]))])
+        let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
+        XCTAssertEqual(plan.flows.count, 1)
+        XCTAssertEqual(plan.notices.count, 1)
+        XCTAssertTrue(plan.notices[0].contains("tap101i0"))
+    }
+
+    func testWatchAllSkipsMonitorsAndTheUplink() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .all)])
+        let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
+        XCTAssertEqual(plan.watchedPorts, ["tap101i0", "tap104i0"])
+    }
+
+    func testTwoSessionsWithDifferentMonitorsGetPairFlowsBetweenTheirVMs() {
+        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5]
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil), .vm(103, nic: nil)])),
+                                session("b", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(103, nic: nil)]))])
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let plan = planner.plan(policy: policy, ports: ports, macs: macs)
+        let pair = plan.flows.filter { $0.priority == FlowPriority.copyBetweenGuests || $0.priority == FlowPriority.copyBetweenGuests + 1 }
+        XCTAssertEqual(pair.count, 4, "101 → 103 needs both monitors; 103 → 101 is covered by 103's own flows")
+        XCTAssertTrue(pair.allSatisfy { $0.match.inPort == 1 && $0.match.ethDst == mac103 })
+        XCTAssertTrue(pair.allSatisfy { $0.instructions.contains(.writeMetadata(value: deliveryID([3, 5]), mask: .max)) })
+    }
+
+    func testDeterministicWhateverTheInputOrder() {
+        let policy = PolicySet([session("b", monitors: [.vm(900, nic: 1)], watch: .all), session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]))])
+        var a = GuestMACTable(); a.learn(mac101, on: "tap101i0")
+        let p1 = planner.plan(policy: policy, ports: node, macs: a)
+        let p2 = planner.plan(policy: PolicySet(policy.sessions.reversed()), ports: Dictionary(uniqueKeysWithValues: node.reversed()), macs: a)
+        XCTAssertEqual(p1, p2)
+    }
+
+    func testMonitorVLANIsConfigurable() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .all)])
+        let plan = FlowPlanner(monitorVLAN: 999).plan(policy: policy, ports: node, macs: GuestMACTable())
+        XCTAssertTrue(plan.flows.contains { $0.match == Match([.vlanVid(0x1000 | 999)]) })
+    }
+}
+
+final class FlowDiffTests: XCTestCase {
+    func flow(_ prio: UInt16, _ port: UInt32, _ actions: [Action] = [.normal], cookie: UInt64 = FlowCookie.cookie(.copy)) -> Flow {
+        Flow(priority: prio, match: Match([.inPort(port)]), instructions: [.applyActions(actions)], cookie: cookie)
+    }
+
+    func testIdenticalFlowsAreLeftAlone() {
+        let d = FlowDiff(installed: [flow(1, 1), flow(1, 2)], desired: [flow(1, 2), flow(1, 1)])
+        XCTAssertTrue(d.isEmpty)
+        XCTAssertEqual(d.unchanged, 2)
+    }
+
+    func testStaleDeletedMissingAddedChangedReplaced() {
+        let d = FlowDiff(installed: [flow(1, 1), flow(1, 2), flow(1, 3)], desired: [flow(1, 1), flow(1, 3, [.output(7)]), flow(1, 4), flow(0, 0)])
+        XCTAssertEqual(d.deletes, [flow(1, 2)])
+        XCTAssertEqual(Set(d.adds), [flow(1, 3, [.output(7)]), flow(1, 4), flow(0, 0)])
+        XCTAssertEqual(d.unchanged, 1)
+        let mods = d.flowMods
+        XCTAssertEqual(mods.first?.command, .deleteStrict, "deletes go first")
+        XCTAssertEqual(mods.first?.cookieMask, FlowCookie.prefixMask, "and only touch sipspan's flows")
+        XCTAssertEqual(mods[1].priority, 0, "then the NORMAL flow")
+    }
+
+    func testFlowsOfOthersAreNeverTouched() {
+        let foreign = flow(5, 9, cookie: 0x1234)
+        let d = FlowDiff(installed: [foreign], desired: [])
+        XCTAssertTrue(d.isEmpty)
+    }
+
+    func testCookieChangeIsAnAdd() {
+        let d = FlowDiff(installed: [flow(1, 1, cookie: FlowCookie.cookie(.learning))], desired: [flow(1, 1)])
+        XCTAssertEqual(d.adds.count, 1)
+        XCTAssertTrue(d.deletes.isEmpty)
+    }
+}
+
+final class GuestMACTableTests: XCTestCase {
+    func mac(_ i: UInt8) -> MACAddress { MACAddress(bytes: [0xbc, 0x24, 0x11, 0, 0, i])! }
+
+    func testBoundedPerPortOldestEvicted() {
+        var t = GuestMACTable()
+        for i in 1...10 { t.learn(mac(UInt8(i)), on: "tap101i0") }
+        XCTAssertEqual(t.macs(of: "tap101i0"), (7...10).map { mac(UInt8($0)) })
+    }
+
+    func testMACMovesBetweenPortsAndIgnoresMulticast() {
+        var t = GuestMACTable()
+        XCTAssertTrue(t.learn(mac(1), on: "tap101i0"))
+        XCTAssertFalse(t.learn(mac(1), on: "tap101i0"), "relearning is no change")
+        XCTAssertTrue(t.learn(mac(1), on: "tap102i0"))
+        XCTAssertEqual(t.macs(of: "tap101i0"), [])
+        XCTAssertFalse(t.learn(MACAddress("01:00:5e:00:00:01")!, on: "tap101i0"))
+        XCTAssertFalse(t.learn(MACAddress("00:00:00:00:00:00")!, on: "tap101i0"))
+        XCTAssertTrue(t.forget(port: "tap102i0"))
+        XCTAssertEqual(t.count, 0)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Policy
+import XCTest
+
+final class ValidPolicyTests: XCTestCase {
+    func testTheContractExampleParsesWithDefaults() throws {
+        let text = """
+        name: carrier-proxies
+        monitor:
+          - vm: 10555
+            nic: 1
+          - vm: 20555
+            nic: 1
+          - port: ens3f1
+        watch:
+          - vm: 10292
+          - vm: 10612
+            nic: 0
+          - port: tap999i0
+        traffic:
+          - udp/5060
+          - tcp/5060
+        """
+        let s = try PolicyParser.parse(text: text, file: "x.yaml", defaultName: "x").get()
+        XCTAssertEqual(s.name, "carrier-proxies")
+        XCTAssertEqual(s.monitors, [.vm(10555, nic: 1), .vm(20555, nic: 1), .port("ens3f1")])
+        XCTAssertEqual(s.watch, .ports([.vm(10292, nic: nil), .vm(10612, nic: 0), .port("tap999i0")]))
+        XCTAssertEqual(s.traffic, [TrafficClass(.udp, 5060), TrafficClass(.tcp, 5060)])
+    }
+
+    func testDefaultsAndWatchAll() throws {
+        let s = try PolicyParser.parse(text: "monitor: [{vm: 900, nic: 1}]\nwatch: all\n", file: "d/all-vms.yaml", defaultName: "all-vms").get()
+        XCTAssertEqual(s.name, "all-vms")
+        XCTAssertEqual(s.traffic, [.sipUDP])
+        XCTAssertEqual(s.watch, .all)
+        let empty = try PolicyParser.parse(text: "monitor: [{vm: 900, nic: 1}]\nwatch: []\n", file: "e.yaml", defaultName: "e").get()
+        XCTAssertEqual(empty.watch, .ports([]))
+    }
+
+    func testSelectorsMatchProxmoxPortNames() {
+        let vm = PortSelector.vm(101, nic: nil), nic1 = PortSelector.vm(101, nic: 1)
+        for name in ["tap101i0", "tap101i1", "veth101i0", "fwln101o1"] { XCTAssertTrue(vm.matches(portName: name), name) }
+        for name in ["tap1011i0", "tap10i1", "bond0", "tap101i", "tap101", "fwbr101i0", "fwpr101p0", "tap101i0x"] { XCTAssertFalse(vm.matches(portName: name), name) }
+        XCTAssertTrue(nic1.matches(portName: "tap101i1"))
+        XCTAssertFalse(nic1.matches(portName: "tap101i0"))
+        let all = MirrorSession(name: "a", file: "a", monitors: [.vm(900, nic: 1)], watch: .all)
+        XCTAssertTrue(all.watches(portName: "veth200i0", monitorNames: []))
+        XCTAssertFalse(all.watches(portName: "tap900i1", monitorNames: ["tap900i1"]), "monitors are never watched")
+        XCTAssertFalse(all.watches(portName: "bond0", monitorNames: []), "'all' means VM NICs, not the uplink")
+    }
+
+    func testExamplePoliciesInTheRepositoryAreValid() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../policies").standardized.path
+        let files = try PolicyLoader.files(at: dir)
+        XCTAssertGreaterThanOrEqual(files.count, 3, "policies/ holds the thesis' three scenarios")
+        let set = try PolicyLoader.load(paths: [dir]).get()
+        XCTAssertEqual(set.sessions.count, files.count)
+    }
+
+    func testEditorLeftoversAreIgnored() {
+        for name in ["a.yaml", "b.yml"] { XCTAssertTrue(PolicyLoader.isPolicyFileName(name), name) }
+        for name in [".a.yaml.swp", "a.yaml~", ".#a.yaml", "a.yaml.bak", "notes.txt", ".hidden.yaml", "4913"] {
+            XCTAssertFalse(PolicyLoader.isPolicyFileName(name), name)
+        }
+    }
+}
