@@ -14,7 +14,7 @@ import Policy
 /// An invalid set changes nothing: its errors are logged in `sipspan check`'s format and the last
 /// valid set stays in force.
 public final class PolicyWatcher: @unchecked Sendable {
-    public typealias ChangeHandler = @Sendable (_ policy: PolicySet, _ changedFiles: [String]) -> Void
+    public typealias ChangeHandler = @Sendable (_ policy: PolicySet, _ changedFiles: [String], _ detectedAt: UInt64) -> Void
 
     private let paths: [String]
     private let logger: Logger
@@ -27,6 +27,8 @@ public final class PolicyWatcher: @unchecked Sendable {
     private var pollTimer: DispatchSourceTimer?
     private var debounceTimer: DispatchSourceTimer?
     private var lastSeen: [String: [UInt8]] = [:]
+    /// When the first event of the current burst arrived (monotonic ns).
+    private var burstStarted: UInt64?
     private(set) var current: PolicySet
     /// Reloads that put a new policy in force, and reloads refused as invalid.
     public private(set) var appliedCount = 0
@@ -97,6 +99,7 @@ public final class PolicyWatcher: @unchecked Sendable {
     }
 
     private func scheduleCheck() {
+        if burstStarted == nil { burstStarted = monotonicNow() }
         debounceTimer?.cancel()
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + debounce)
@@ -119,6 +122,8 @@ public final class PolicyWatcher: @unchecked Sendable {
     }
 
     private func check(trigger: String) {
+        let detectedAt = burstStarted ?? monotonicNow()
+        burstStarted = nil
         let now = snapshot()
         guard now != lastSeen else { return }
         let changed = Set(now.keys).union(lastSeen.keys).filter { now[$0] != lastSeen[$0] }.sorted()
@@ -142,7 +147,7 @@ public final class PolicyWatcher: @unchecked Sendable {
             current = set
             appliedCount += 1
             logger.info("policy reloaded", metadata: ["files": .string(changed.joined(separator: ",")), "sessions": .stringConvertible(set.sessions.count), "trigger": .string(trigger)])
-            onChange(set, changed)
+            onChange(set, changed, detectedAt)
         }
     }
 }

@@ -20,6 +20,8 @@ public final class SipspanController: @unchecked Sendable {
     private var nextSerial = 1
     private var timer: DispatchSourceTimer?
     private var logLimiter = LogLimiter()
+    private var reloads: [Int: PolicyReload] = [:]
+    private var nextReload = 1
     private let started = monotonicNow()
     /// Called (on the controller's queue) when a bridge's full flow set is first confirmed.
     public var onBridgeConfirmed: (@Sendable (_ datapathID: UInt64, _ connectToConfirmedNanos: UInt64) -> Void)?
@@ -91,6 +93,13 @@ public final class SipspanController: @unchecked Sendable {
         session.closed()
         sessions[session.serial] = nil
         if let dpid = session.datapathID, byDatapath[dpid] === session { byDatapath[dpid] = nil }
+        // A reload waiting on this bridge's barrier completes without it; the bridge gets the
+        // current policy when it reconnects.
+        for id in Set(session.pendingReloads) where reloads[id] != nil {
+            reloads[id]?.pending.remove(session.serial)
+            reloads[id]?.lost += 1
+            finishReloadIfDone(id)
+        }
         if wasReady {
             logger.info("bridge disconnected", metadata: [
                 "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(session.connection.peer),
@@ -121,14 +130,45 @@ public final class SipspanController: @unchecked Sendable {
         for s in Array(sessions.values) { s.tick(now: now) }
     }
 
-    /// Puts a new policy in force and reconciles every connected bridge.
-    public func apply(policy newPolicy: PolicySet, reason: String) {
+    /// Puts a new policy in force and reconciles every connected bridge; logs one line when every
+    /// touched bridge has confirmed (files, flows added/removed, bridges, ms since `detectedAt`).
+    public func apply(policy newPolicy: PolicySet, reason: String, detectedAt: UInt64 = monotonicNow()) {
         queue.async { [self] in
             guard newPolicy != policy else { return }
             policy = newPolicy
-            for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) { s.reconcile(reason: reason) }
+            let id = nextReload
+            nextReload += 1
+            var reload = PolicyReload(reason: reason, detectedAt: detectedAt)
+            for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) {
+                let (added, removed) = s.reconcile(reason: reason, reload: id)
+                guard added + removed > 0 else { continue }
+                reload.added += added; reload.removed += removed
+                reload.pending.insert(s.serial)
+                reload.bridges += 1
+            }
+            reloads[id] = reload
+            finishReloadIfDone(id)
         }
     }
+
+    func reloadConfirmed(_ id: Int, by session: SwitchSession) {
+        reloads[id]?.pending.remove(session.serial)
+        finishReloadIfDone(id)
+    }
+
+    private func finishReloadIfDone(_ id: Int) {
+        guard let r = reloads[id], r.pending.isEmpty else { return }
+        reloads[id] = nil
+        logger.info("policy applied", metadata: [
+            "change": .string(r.reason), "added": .stringConvertible(r.added), "removed": .stringConvertible(r.removed),
+            "bridges": .stringConvertible(r.bridges), "connected": .stringConvertible(byDatapath.count), "unconfirmed": .stringConvertible(r.lost),
+            "ms": .string(String(format: "%.1f", Double(monotonicNow() - r.detectedAt) / 1e6)),
+        ])
+        reloadsApplied += 1
+    }
+
+    /// Policy reloads fully confirmed by every bridge they touched.
+    private(set) var reloadsApplied = 0
 
     /// Stops listening and closes every connection. Installed flows stay in the switches.
     public func stop() {
@@ -153,6 +193,14 @@ public final class SipspanController: @unchecked Sendable {
             return ControllerStatus(uptimeSeconds: Double(now - started) / 1e9, sessions: policy.sessions.map(\.name), bridges: bridges)
         }
     }
+}
+
+/// A policy change being applied: which bridges still owe a barrier reply.
+struct PolicyReload {
+    let reason: String
+    let detectedAt: UInt64
+    var pending = Set<Int>()
+    var added = 0, removed = 0, bridges = 0, lost = 0
 }
 
 /// One bridge as `sipspan status` shows it.

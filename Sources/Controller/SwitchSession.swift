@@ -5,7 +5,7 @@ import OpenFlow
 import Policy
 
 /// Monotonic nanoseconds.
-func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+public func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 /// The OpenFlow conversation with one bridge: handshake, sync, reconcile, keepalive, events.
 ///
@@ -19,6 +19,8 @@ final class SwitchSession {
         let added: Int
         let removed: Int
         let reason: String
+        /// The policy reload this change belongs to, if any.
+        let reload: Int?
     }
 
     let serial: Int
@@ -236,8 +238,10 @@ final class SwitchSession {
     // MARK: reconcile
 
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
-    func reconcile(reason: String) {
-        guard state == .ready || state == .syncing else { return }
+    /// Returns the number of flows added and removed (both 0 when the bridge was already right).
+    @discardableResult
+    func reconcile(reason: String, reload: Int? = nil) -> (added: Int, removed: Int) {
+        guard state == .ready || state == .syncing else { return (0, 0) }
         let newPlan = controller.options.planner.plan(policy: controller.policy, ports: ports, macs: macs)
         plan = newPlan
         if newPlan.notices != lastNotices {
@@ -249,7 +253,7 @@ final class SwitchSession {
         let diff = FlowDiff(installed: Array(installed.values), desired: newPlan.flows)
         if diff.isEmpty {
             if confirmedAt == nil && pendingBarriers.isEmpty { confirmedAt = monotonicNow(); controller.bridgeConfirmed(self) }
-            return
+            return (0, 0)
         }
         var messages = diff.flowMods.map { Message.flowMod($0) }
         messages.append(.barrierRequest)
@@ -258,8 +262,12 @@ final class SwitchSession {
         flowModsSent += messages.count - 1
         for f in diff.deletes { installed[f.key] = nil }
         for f in diff.adds { installed[f.key] = f }
-        pendingBarriers[barrierXID] = PendingChange(started: monotonicNow(), added: diff.adds.count, removed: diff.deletes.count, reason: reason)
+        pendingBarriers[barrierXID] = PendingChange(started: monotonicNow(), added: diff.adds.count, removed: diff.deletes.count, reason: reason, reload: reload)
+        return (diff.adds.count, diff.deletes.count)
     }
+
+    /// Reloads whose barriers this session still owes.
+    var pendingReloads: [Int] { pendingBarriers.values.compactMap(\.reload) }
 
     private func barrierReply(xid: UInt32) {
         guard let change = pendingBarriers.removeValue(forKey: xid) else { return }
@@ -269,6 +277,7 @@ final class SwitchSession {
             confirmedAt = monotonicNow()
             controller.bridgeConfirmed(self)
         }
+        if let reload = change.reload { controller.reloadConfirmed(reload, by: self) }
         log.info("flows applied", metadata: [
             "dpid": .string(dpidText), "bridge": .string(bridgeName), "reason": .string(change.reason),
             "added": .stringConvertible(change.added), "removed": .stringConvertible(change.removed),

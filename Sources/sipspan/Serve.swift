@@ -21,12 +21,24 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Seconds between audits that re-read every bridge's flows and repair drift (0 = off).")
     var audit: Double = 60
 
+    @Option(name: .long, help: "Seconds of silence before sipspan sends an echo request to a bridge.")
+    var echoInterval: Double = 5
+
+    @Option(name: .long, help: "Seconds of silence after which a bridge connection is considered dead and closed.")
+    var deadPeerTimeout: Double = 15
+
+    @Option(name: .long, help: "Seconds a new connection has to complete the OpenFlow handshake.")
+    var handshakeTimeout: Double = 10
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard !policy.isEmpty else { throw ValidationError("--policy PATH is required (a file or a directory of *.yaml)") }
         guard (1...4094).contains(monitorVlan) else { throw ValidationError("--monitor-vlan must be in 1..4094") }
+        guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0 else {
+            throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
@@ -52,6 +64,9 @@ struct Serve: ParsableCommand {
         var options = ControllerOptions()
         options.planner.monitorVLAN = monitorVlan
         options.auditInterval = audit
+        options.echoInterval = echoInterval
+        options.deadPeerTimeout = deadPeerTimeout
+        options.handshakeTimeout = handshakeTimeout
         let controller = SipspanController(policy: initial, options: options, logger: logger)
         do {
             try controller.start(listen: listen)
@@ -60,8 +75,8 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
 
-        let watcher = PolicyWatcher(paths: policy, initial: initial, logger: logger) { set, changed in
-            controller.apply(policy: set, reason: "policy edit (\(changed.joined(separator: ", ")))")
+        let watcher = PolicyWatcher(paths: policy, initial: initial, logger: logger) { set, changed, detectedAt in
+            controller.apply(policy: set, reason: "policy edit (\(changed.joined(separator: ", ")))", detectedAt: detectedAt)
         }
         watcher.start()
 
