@@ -1,0 +1,143 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Issue 6: restarts, reconnects and VM lifecycle on a real OVS.
+final class RestartTests: XCTestCase {
+    var lab: Lab!
+
+    override func setUpWithError() throws { lab = try Lab() }
+    override func tearDown() { lab?.stop() }
+
+    private let proxmoxNode: [(name: String, ofport: Int, tag: Int?)] = [("tap101i0", 1, nil), ("tap103i0", 2, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)]
+
+    private func learn(_ ovs: OVSSandbox, bridge: String = "vmbr0", port: String = "tap101i0", ofport: Int = 1, mac: String = Hosts.vm101) throws {
+        try ovs.receive(port, Frames.arp(src: mac, from: Hosts.ip101, to: Hosts.ipFar, inPort: ofport))
+        try waitUntil("MAC \(mac) learned on \(bridge)") { try ovs.flows(bridge).contains { $0.contains("dl_src=\(mac)") } }
+    }
+
+    private func sip(_ port: String, _ ofport: Int) -> String {
+        Frames.udp4(src: Hosts.vm101, dst: Hosts.far, from: Hosts.ip101, to: Hosts.ipFar, sport: 5060, dport: 5060, inPort: ofport)
+    }
+
+    func testKilledSipspanLosesNoCopiesAndARestartConvergesWithoutChurn() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x31, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let first = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: first.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try learn(lab.ovs)
+        try lab.ovs.ofctl(["add-flow", "vmbr0", "cookie=0x1234,priority=5,ip,nw_dst=192.0.2.1,actions=NORMAL"])
+        try lab.ovs.receive("tap101i0", sip("tap101i0", 1))
+        let copyFlow = try XCTUnwrap(try lab.ovs.flowCounters("vmbr0").keys.first { $0.contains("priority=1101,udp,in_port=1,tp_dst=5060") })
+        try waitUntil("copy counted") { try lab.ovs.flowCounters("vmbr0")[copyFlow] == 1 }
+
+        first.kill9()
+        // sipspan is down: forwarding and copies continue from the installed flows.
+        try lab.ovs.receive("tap101i0", sip("tap101i0", 1))
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 2), ["udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060", "udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060"])
+
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 103}]\n")
+        let second = try lab.startSipspan(listenPort: first.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"])
+        try waitUntil("the change is confirmed") { !second.lines(containing: "flows applied").isEmpty }
+        let applied = second.lines(containing: "flows applied")
+        XCTAssertEqual(applied.count, 1, applied.joined(separator: "\n"))
+        XCTAssertTrue(applied[0].contains("added=5") && applied[0].contains("removed=0"), "only VM 103's flows were sent: \(applied[0])")
+        XCTAssertEqual(try lab.ovs.flowCounters("vmbr0")[copyFlow], 2, "kept flows keep their counters")
+        XCTAssertTrue(try lab.ovs.flows("vmbr0").contains { $0.contains("cookie=0x1234") }, "an operator's flow is left alone")
+
+        // A freshly created bridge with the same ports (on a second switch) gets exactly the same flows.
+        let other = try OVSSandbox()
+        defer { other.stop() }
+        try other.addBridge("vmbr0", dpid: 0x32, ports: proxmoxNode)
+        try other.setController("vmbr0", port: second.port)
+        try waitUntil("the fresh bridge is programmed") { try other.flows("vmbr0").contains { $0.contains("in_port=2,tp_dst=5060") } }
+        try learn(other)
+        try waitUntil(timeout: 3, "both flow tables are the same") {
+            try other.flows("vmbr0") == lab.ovs.flows("vmbr0").filter { !$0.contains("cookie=0x1234") }
+        }
+    }
+
+    func testRestartedVMGetsANewOfportAndCopiesFollowWithNoStaleFlows() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x33, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let s = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: s.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try learn(lab.ovs)
+        try lab.ovs.vsctl(["del-port", "vmbr0", "tap101i0"])
+        try lab.ovs.vsctl(["add-port", "vmbr0", "tap101i0", "--", "set", "interface", "tap101i0", "type=dummy", "ofport_request=7"])
+        try lab.waitForFlows("vmbr0", containing: ["in_port=7,tp_dst=5060"], timeout: 2)
+        let flows = try lab.ovs.flows("vmbr0")
+        XCTAssertFalse(flows.contains { $0.contains("in_port=1") || $0.contains(Hosts.vm101) }, "no flow of the old port or its forgotten MAC: \(flows)")
+        try lab.ovs.receive("tap101i0", sip("tap101i0", 7))
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060"])
+    }
+
+    func testMigratedVMsCopiesMoveToTheNewNodesMonitor() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x41, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)], pcapPorts: ["tap900i1"])
+        try lab.ovs.addBridge("vmbr1", dpid: 0x42, ports: [("tap901i1", 3, 4094), ("bond1", 4, nil)], pcapPorts: ["tap901i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}, {vm: 901, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let s = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: s.port)
+        try lab.ovs.setController("vmbr1", port: s.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try lab.waitForFlows("vmbr1", count: 3)
+        let start = Date()
+        try lab.ovs.vsctl(["del-port", "vmbr0", "tap101i0", "--", "add-port", "vmbr1", "tap101i0", "--", "set", "interface", "tap101i0", "type=dummy", "ofport_request=5"])
+        try lab.waitForFlows("vmbr1", containing: ["in_port=5,tp_dst=5060"], timeout: 1)
+        try lab.waitForFlows("vmbr0", count: 3, timeout: 1)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "copies follow within a second")
+        try lab.ovs.receive("tap101i0", sip("tap101i0", 5))
+        XCTAssertEqual(try lab.capture("tap901i1", atLeast: 1), ["udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060"])
+        XCTAssertEqual(readPcap(lab.ovs.pcap("tap900i1")).count, 0, "the old node's monitor gets nothing")
+    }
+
+    func testRestartedVSwitchdIsReprogrammed() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x51, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let s = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: s.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let before = try lab.ovs.flows("vmbr0")
+        lab.ovs.killVSwitchd()
+        try lab.ovs.startVSwitchd()
+        try lab.waitForFlows("vmbr0", count: before.count, timeout: 10)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), before)
+        try waitUntil("a second connect is logged") { s.lines(containing: "bridge connected").count == 2 }
+    }
+
+    func testTwoInstancesOnOneBridgeDoNotFight() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x61, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 103}]\n")
+        let a = try lab.startSipspan(extraArgs: ["--audit", "2"])
+        let b = try lab.startSipspan(extraArgs: ["--audit", "2"])
+        try lab.ovs.vsctl(["set-controller", "vmbr0", "tcp:127.0.0.1:\(a.port)", "tcp:127.0.0.1:\(b.port)"])
+        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"])
+        try learn(lab.ovs)
+        Thread.sleep(forTimeInterval: 1)
+        let flows = try lab.ovs.flows("vmbr0")
+        let applied = a.lines(containing: "flows applied").count + b.lines(containing: "flows applied").count
+        let durations = try lab.ovs.ofctl(["dump-flows", "vmbr0"])
+        Thread.sleep(forTimeInterval: 10)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), flows, "the flow table is stable")
+        XCTAssertEqual(a.lines(containing: "flows applied").count + b.lines(containing: "flows applied").count, applied, "no flow_mods over 10 s of audits")
+        XCTAssertFalse(a.lines(containing: "bridge connected").isEmpty)
+        XCTAssertFalse(b.lines(containing: "bridge connected").isEmpty)
+        // No flow was re-added: every flow is at least 9 s older than before.
+        func ages(_ dump: String) -> [String: Double] {
+            var r: [String: Double] = [:]
+            for l in dump.split(separator: "\n") where l.contains("cookie=0x51959a40") {
+                let parts = l.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let d = parts.first { $0.hasPrefix("duration=") }.map { Double($0.dropFirst(9).dropLast()) ?? 0 } ?? 0
+                let key = parts.filter { !$0.hasPrefix("duration=") && !$0.hasPrefix("n_packets=") && !$0.hasPrefix("n_bytes=") && !$0.hasPrefix("idle_age=") }
+                r[key.joined(separator: ",")] = d
+            }
+            return r
+        }
+        let then = ages(durations), now = ages(try lab.ovs.ofctl(["dump-flows", "vmbr0"]))
+        XCTAssertEqual(Set(then.keys), Set(now.keys))
+        for (k, d) in then { XCTAssertGreaterThan(now[k] ?? 0, d + 9, "\(k) was re-added") }
+    }
+}
