@@ -12,6 +12,8 @@ public struct ControllerOptions: Sendable {
     public var auditInterval: Double = 60
     /// PACKET_INs per second and bridge accepted for MAC learning.
     public var packetInRate: Double = 100
+    /// Connections held at once (bridges plus peers still in their handshake); more are refused.
+    public var maximumConnections = 8192
     /// How flows are planned (monitor VLAN, learning snapshot size).
     public var planner = FlowPlanner()
 

@@ -59,6 +59,13 @@ public final class SipspanController: @unchecked Sendable {
     public var listeningPorts: [UInt16] { queue.sync { listeners.map(\.port) } }
 
     private func accepted(_ transport: Transport, peer: String) {
+        guard sessions.count < options.maximumConnections else {
+            limitedLog("connection refused: too many connections", key: "too-many", level: .warning, metadata: [
+                "peer": .string(peer), "limit": .stringConvertible(options.maximumConnections),
+            ])
+            transport.close()
+            return
+        }
         let connection = Connection(transport: transport, peer: peer, queue: queue)
         let serial = nextSerial
         nextSerial += 1

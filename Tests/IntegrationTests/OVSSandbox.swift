@@ -46,8 +46,16 @@ final class OVSSandbox {
         return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
+    /// Waits until `pid` has exited. A daemon is reparented to PID 1, which may not reap it here, so a
+    /// zombie ("Z" in /proc/PID/stat) counts as gone.
     private func waitGone(_ pid: Int32) {
-        for _ in 0..<200 where kill(pid, 0) == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        func alive() -> Bool {
+            guard kill(pid, 0) == 0 else { return false }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            guard let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[close...].hasPrefix(") Z")
+        }
+        for _ in 0..<300 where alive() { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     var ctl: String { "\(dir)/ovs-vswitchd.\(vswitchdPID).ctl" }
