@@ -121,6 +121,11 @@ public final class SipspanController: @unchecked Sendable {
 
     func bridgeConfirmed(_ session: SwitchSession) {
         guard let dpid = session.datapathID, let at = session.confirmedAt else { return }
+        logger.info("bridge confirmed", metadata: [
+            "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "flows": .stringConvertible(session.installed.count),
+            "flow_mods": .stringConvertible(session.flowModsSent),
+            "connect_to_confirmed_ms": .string(String(format: "%.2f", Double(at - session.connectedAt) / 1e6)),
+        ])
         onBridgeConfirmed?(dpid, at - session.connectedAt)
     }
 

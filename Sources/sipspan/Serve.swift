@@ -44,8 +44,8 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
+        LoggingSystem.bootstrap { _ in
+            var h = LineLogHandler()
             h.logLevel = level
             return h
         }
