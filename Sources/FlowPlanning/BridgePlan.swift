@@ -31,25 +31,36 @@ public struct FlowPlanner: Sendable {
     /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
     public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable) -> BridgePlan {
         let names = ports.filter { $0.value <= PortNumber.max }.keys.sorted()
-        let monitorNames = policy.monitorNames(among: names)
         var flows: [Flow] = [
             Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])], cookie: FlowCookie.cookie(.forwarding)),
         ]
         var notices: [String] = []
 
+        // Each port name is parsed and looked up once; the indexes make this O(ports), whatever the policy's size.
+        let parsed = names.map { ProxmoxPortName($0) }
+        var monitorsOfSession: [Int: Set<UInt32>] = [:]
+        var monitorNames = Set<String>()
+        for (name, p) in zip(names, parsed) {
+            let sessions = policy.monitorIndex.sessions(selecting: name, parsed: p)
+            guard !sessions.isEmpty, let ofport = ports[name] else { continue }
+            monitorNames.insert(name)
+            for s in sessions { monitorsOfSession[s, default: []].insert(ofport) }
+        }
+
         // (port, traffic) -> monitor ofports receiving its copies.
         var targets: [String: [TrafficClass: Set<UInt32>]] = [:]
-        for session in policy.sessions {
-            let monitors = Set(names.filter { session.isMonitor(portName: $0) }.compactMap { ports[$0] })
-            var watchedHere: [String] = []
-            for name in names where session.watches(portName: name, monitorNames: monitorNames) {
-                watchedHere.append(name)
-                guard !monitors.isEmpty, let ofport = ports[name] else { continue }
+        var unmonitored: [Int: [String]] = [:]
+        for (name, p) in zip(names, parsed) where !monitorNames.contains(name) {
+            guard let ofport = ports[name] else { continue }
+            for s in policy.watchIndex.sessions(selecting: name, parsed: p) {
+                let session = policy.sessions[s]
+                if case .all = session.watch, p == nil { continue }
+                guard let monitors = monitorsOfSession[s] else { unmonitored[s, default: []].append(name); continue }
                 for t in session.traffic { targets[name, default: [:]][t, default: []].formUnion(monitors.subtracting([ofport])) }
             }
-            if !watchedHere.isEmpty && monitors.isEmpty {
-                notices.append("session '\(session.name)': \(watchedHere.count) watched NIC(s) (\(watchedHere.prefix(5).joined(separator: ", "))) but no monitor NIC on this bridge; nothing is copied for them here")
-            }
+        }
+        for (s, watchedHere) in unmonitored.sorted(by: { $0.key < $1.key }) {
+            notices.append("session '\(policy.sessions[s].name)': \(watchedHere.count) watched NIC(s) (\(watchedHere.prefix(5).joined(separator: ", "))) but no monitor NIC on this bridge; nothing is copied for them here")
         }
 
         // Guards: nothing but copies reaches a monitor NIC.

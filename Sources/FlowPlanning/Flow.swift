@@ -9,7 +9,7 @@ public struct FlowKey: Hashable, Comparable, Sendable {
     public static func < (a: FlowKey, b: FlowKey) -> Bool {
         if a.table != b.table { return a.table < b.table }
         if a.priority != b.priority { return a.priority > b.priority }
-        return a.match.description < b.match.description
+        return a.match < b.match
     }
 }
 

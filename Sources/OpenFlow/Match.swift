@@ -2,7 +2,7 @@
 ///
 /// Fields are kept sorted by (class, field), so two matches with the same fields compare equal
 /// whatever order a switch reports them in.
-public struct Match: Hashable, Sendable, CustomStringConvertible {
+public struct Match: Hashable, Comparable, Sendable, CustomStringConvertible {
     public private(set) var fields: [OXMField]
 
     public init(_ fields: [OXMField] = []) {
@@ -10,6 +10,16 @@ public struct Match: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static let any = Match()
+
+    /// A total order (field by field) so flow sets sort deterministically without building strings.
+    public static func < (a: Match, b: Match) -> Bool {
+        for (x, y) in zip(a.fields, b.fields) where x != y {
+            if x < y { return true }
+            if y < x { return false }
+            if x.mask != y.mask { return (x.mask ?? []).lexicographicallyPrecedes(y.mask ?? []) }
+        }
+        return a.fields.count < b.fields.count
+    }
 
     public func value(of f: OXMField.Basic) -> OXMField? {
         fields.first { $0.oxmClass == OXMField.openFlowBasic && $0.field == f.rawValue }

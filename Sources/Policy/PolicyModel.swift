@@ -87,15 +87,35 @@ public struct MirrorSession: Hashable, Sendable {
     }
 }
 
-/// All sessions in force: the sum of every policy file.
+/// All sessions in force: the sum of every policy file, with indexes from port names to sessions.
 public struct PolicySet: Hashable, Sendable {
     public let sessions: [MirrorSession]
+    /// Sessions naming a port as a monitor.
+    public let monitorIndex: PortIndex
+    /// Sessions watching a port (before monitors are excluded).
+    public let watchIndex: PortIndex
 
-    public init(_ sessions: [MirrorSession]) { self.sessions = sessions.sorted { $0.name < $1.name } }
+    public init(_ sessions: [MirrorSession]) {
+        self.sessions = sessions.sorted { $0.name < $1.name }
+        var monitors = PortIndex(), watched = PortIndex()
+        for (i, s) in self.sessions.enumerated() {
+            for m in s.monitors { monitors.add(m, session: i) }
+            switch s.watch {
+            case .all: watched.addEveryGuest(session: i)
+            case let .ports(selectors): for w in selectors { watched.add(w, session: i) }
+            }
+        }
+        monitorIndex = monitors
+        watchIndex = watched
+    }
+
     public static let empty = PolicySet([])
+
+    public static func == (a: PolicySet, b: PolicySet) -> Bool { a.sessions == b.sessions }
+    public func hash(into h: inout Hasher) { h.combine(sessions) }
 
     /// Every port name on a bridge that some session names as a monitor.
     public func monitorNames(among ports: [String]) -> Set<String> {
-        Set(ports.filter { p in sessions.contains { $0.isMonitor(portName: p) } })
+        Set(ports.filter { !monitorIndex.sessions(selecting: $0, parsed: ProxmoxPortName($0)).isEmpty })
     }
 }
