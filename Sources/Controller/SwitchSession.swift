@@ -171,7 +171,9 @@ final class SwitchSession {
         let baseXID = nextXID
         if includePorts {
             syncPorts = nil; pendingPorts = []
-            messages.append(.setConfig(flags: 0, missSendLength: 128))
+            // Fragment handling "nx-match" (OVS's value 3): a first fragment shows its L4 ports, so a
+            // fragmented SIP message is matched; later fragments are matched by ip_frag=later.
+            messages.append(.setConfig(flags: 3, missSendLength: 128))
             messages.append(.multipartRequest(.portDesc, flags: 0))
         }
         syncFlows = nil; pendingFlows = []

@@ -28,6 +28,23 @@ public struct FlowPlanner: Sendable {
 
     static let ethTypes: [UInt16] = [0x0800, 0x86dd]
 
+    /// The match tails of one traffic class: source port or destination port, IPv4 and IPv6. The
+    /// destination variant sits one priority higher so a frame matching both hits one flow, by rule.
+    static func sipMatches(_ t: TrafficClass) -> [([OXMField], UInt16)] {
+        let proto: UInt8 = t.proto == .udp ? 17 : 6
+        let src: OXMField = t.proto == .udp ? .udpSrc(t.port) : .tcpSrc(t.port)
+        let dst: OXMField = t.proto == .udp ? .udpDst(t.port) : .tcpDst(t.port)
+        var tails: [([OXMField], UInt16)] = []
+        for e in ethTypes {
+            tails.append(([.ethType(e), .ipProto(proto), src], 0))
+            tails.append(([.ethType(e), .ipProto(proto), dst], 1))
+        }
+        return tails
+    }
+
+    /// Later fragments of IPv4 and IPv6 datagrams.
+    static let fragmentMatches: [([OXMField], UInt16)] = ethTypes.map { ([.ethType($0), .ipFragLater], 0) }
+
     /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
     public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable) -> BridgePlan {
         let names = ports.filter { $0.value <= PortNumber.max }.keys.sorted()
@@ -78,40 +95,52 @@ public struct FlowPlanner: Sendable {
         var learning = Set<UInt32>()
         let copyCookie = FlowCookie.cookie(.copy), learnCookie = FlowCookie.cookie(.learning)
 
-        func copyFlows(priority: UInt16, base: [OXMField], traffic t: TrafficClass, to set: Set<UInt32>) -> [Flow] {
+        /// Copy flows for `base` (who) × `tails` (what: L3/L4 fields and a priority offset), delivered to `set`.
+        func copyFlows(priority: UInt16, base: [OXMField], tails: [([OXMField], UInt16)], to set: Set<UInt32>) -> [Flow] {
             let sorted = set.sorted()
             deliverySets.insert(sorted)
             let instructions: [Instruction] = [.applyActions([.normal]), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
-            var out: [Flow] = []
-            for ethType in FlowPlanner.ethTypes {
-                let proto: UInt8 = t.proto == .udp ? 17 : 6
-                let src: OXMField = t.proto == .udp ? .udpSrc(t.port) : .tcpSrc(t.port)
-                let dst: OXMField = t.proto == .udp ? .udpDst(t.port) : .tcpDst(t.port)
-                let common = base + [.ethType(ethType), .ipProto(proto)]
-                out.append(Flow(priority: priority, match: Match(common + [src]), instructions: instructions, cookie: copyCookie))
-                out.append(Flow(priority: priority + 1, match: Match(common + [dst]), instructions: instructions, cookie: copyCookie))
+            return tails.map { tail, offset in
+                Flow(priority: priority + offset, match: Match(base + tail), instructions: instructions, cookie: copyCookie)
             }
-            return out
         }
 
         for name in watched {
             guard let ofport = ports[name], let byTraffic = targets[name] else { continue }
             let guestMACs = ProxmoxPortName(name) != nil ? macs.macs(of: name) : []
             for (t, set) in byTraffic.sorted(by: { $0.key < $1.key }) where !set.isEmpty {
-                flows += copyFlows(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], traffic: t, to: set)
+                let tails = FlowPlanner.sipMatches(t)
+                flows += copyFlows(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], tails: tails, to: set)
                 for mac in guestMACs {
-                    flows += copyFlows(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], traffic: t, to: set)
+                    flows += copyFlows(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], tails: tails, to: set)
                 }
                 // A frame from one watched NIC to another is copied once, to the union of both sessions' monitors.
                 for other in watched where other != name {
                     guard let otherSet = targets[other]?[t], !otherSet.isSubset(of: set) else { continue }
                     let otherMACs = ProxmoxPortName(other) != nil ? macs.macs(of: other) : []
                     for mac in otherMACs {
-                        flows += copyFlows(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], traffic: t, to: set.union(otherSet))
+                        flows += copyFlows(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: tails, to: set.union(otherSet))
                     }
                 }
             }
-            if ProxmoxPortName(name) != nil && byTraffic.values.contains(where: { !$0.isEmpty }) {
+            // Later IP fragments carry no ports: those of a watched NIC go to all of its monitors, so a
+            // large SIP message sent over UDP in fragments arrives whole (its first fragment has the ports).
+            let all = byTraffic.values.reduce(into: Set<UInt32>()) { $0.formUnion($1) }
+            if !all.isEmpty {
+                let frag = FlowPlanner.fragmentMatches
+                flows += copyFlows(priority: FlowPriority.fragmentFromGuest, base: [.inPort(ofport)], tails: frag, to: all)
+                for mac in guestMACs {
+                    flows += copyFlows(priority: FlowPriority.fragmentToGuest, base: [.ethDst(mac)], tails: frag, to: all)
+                }
+                for other in watched where other != name {
+                    guard let otherAll = targets[other]?.values.reduce(into: Set<UInt32>(), { $0.formUnion($1) }), !otherAll.isSubset(of: all) else { continue }
+                    let otherMACs = ProxmoxPortName(other) != nil ? macs.macs(of: other) : []
+                    for mac in otherMACs {
+                        flows += copyFlows(priority: FlowPriority.fragmentBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: frag, to: all.union(otherAll))
+                    }
+                }
+            }
+            if ProxmoxPortName(name) != nil && !all.isEmpty {
                 learning.insert(ofport)
                 flows.append(Flow(priority: FlowPriority.learnUnknown, match: Match([.inPort(ofport)]),
                                   instructions: [.applyActions([.normal, .output(port: PortNumber.controller, maxLength: learningPacketBytes)])], cookie: learnCookie))

@@ -29,8 +29,11 @@ public enum FlowPriority {
     public static let normal: UInt16 = 0
     public static let learnUnknown: UInt16 = 900
     public static let learnKnown: UInt16 = 901
+    public static let fragmentToGuest: UInt16 = 950
     public static let copyToGuest: UInt16 = 1000
+    public static let fragmentFromGuest: UInt16 = 1050
     public static let copyFromGuest: UInt16 = 1100
+    public static let fragmentBetweenGuests: UInt16 = 1150
     public static let copyBetweenGuests: UInt16 = 1200
     public static let guardDrop: UInt16 = 2000
     public static let deliveryTagged: UInt16 = 20

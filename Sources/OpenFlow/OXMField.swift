@@ -13,6 +13,13 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     public static let openFlowBasic: UInt16 = 0x8000
+    /// Open vSwitch's NXM_1 class, usable inside OpenFlow 1.3 OXM matches.
+    public static let nxm1: UInt16 = 0x0001
+    /// NXM_NX_IP_FRAG: bit 0 = a fragment, bit 1 = not the first fragment.
+    public static let nxIPFrag: UInt8 = 26
+
+    /// `ip_frag=later`: the second and following fragments of an IP datagram (no L4 header).
+    public static let ipFragLater = OXMField(oxmClass: nxm1, field: nxIPFrag, value: [3], mask: [3])
 
     /// OFPXMT_OFB_* field numbers used by sipspan.
     public enum Basic: UInt8, CaseIterable, Sendable {
@@ -95,6 +102,7 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     public var description: String {
+        if self == OXMField.ipFragLater { return "ip_frag=later" }
         let name = basic?.name ?? "oxm(\(String(oxmClass, radix: 16)):\(field))"
         let v: String
         switch basic {

@@ -25,7 +25,8 @@ final class FlowPlannerTests: XCTestCase {
         let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
         XCTAssertEqual(plan.watchedPorts, ["tap101i0"])
         XCTAssertEqual(plan.monitorPorts, ["tap900i1"])
-        XCTAssertEqual(plan.flows.count, 10)
+        XCTAssertEqual(plan.flows.count, 12)
+        XCTAssertEqual(plan.flows.filter { $0.match.fields.contains(.ipFragLater) }.count, 2, "later fragments, v4 and v6")
         XCTAssertEqual(count(plan, priority: FlowPriority.copyFromGuest) + count(plan, priority: FlowPriority.copyFromGuest + 1), 4, "udp src/dst × v4/v6")
         XCTAssertEqual(count(plan, priority: FlowPriority.copyToGuest), 0, "no guest MAC known yet")
         XCTAssertTrue(plan.flows.contains { $0.description == "table=0, priority=1101, cookie=0x51959a4000000003, in_port=1,eth_type=0x86dd,ip_proto=17,udp_dst=5060 actions=NORMAL,write_metadata:0x3/0xffffffffffffffff,goto_table:1" })
@@ -41,17 +42,17 @@ final class FlowPlannerTests: XCTestCase {
         var macs = GuestMACTable()
         macs.learn(mac101, on: "tap101i0")
         let plan = planner.plan(policy: policy, ports: node, macs: macs)
-        XCTAssertEqual(plan.flows.count, 15)
+        XCTAssertEqual(plan.flows.count, 19)
         let toGuest = plan.flows.filter { $0.match.ethDst == mac101 }
-        XCTAssertEqual(toGuest.count, 4)
-        XCTAssertTrue(toGuest.allSatisfy { $0.priority == 1000 || $0.priority == 1001 })
+        XCTAssertEqual(toGuest.count, 6)
+        XCTAssertTrue(toGuest.allSatisfy { $0.priority == 1000 || $0.priority == 1001 || $0.priority == FlowPriority.fragmentToGuest })
         XCTAssertEqual(plan.flows.filter { $0.match.ethSrc == mac101 && $0.priority == FlowPriority.learnKnown }.count, 1)
     }
 
     func testTrafficEntriesMultiplyCopyFlows() {
         let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), traffic: [TrafficClass(.udp, 5060), TrafficClass(.tcp, 5060), TrafficClass(.udp, 5080)])])
         let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())
-        let fromGuest = plan.flows.filter { $0.match.inPort == 1 && $0.cookie == FlowCookie.cookie(.copy) }
+        let fromGuest = plan.flows.filter { $0.match.inPort == 1 && $0.cookie == FlowCookie.cookie(.copy) && !$0.match.fields.contains(.ipFragLater) }
         XCTAssertEqual(fromGuest.count, 12)
         XCTAssertEqual(Set(fromGuest.compactMap { $0.match.value(of: .ipProto)?.integer }), [6, 17])
         XCTAssertEqual(fromGuest.filter { $0.match.value(of: .tcpDst)?.integer == 5060 }.count, 2)
@@ -91,8 +92,8 @@ final class FlowPlannerTests: XCTestCase {
         var macs = GuestMACTable()
         macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
         let plan = planner.plan(policy: policy, ports: ports, macs: macs)
-        let pair = plan.flows.filter { $0.priority == FlowPriority.copyBetweenGuests || $0.priority == FlowPriority.copyBetweenGuests + 1 }
-        XCTAssertEqual(pair.count, 4, "101 → 103 needs both monitors; 103 → 101 is covered by 103's own flows")
+        let pair = plan.flows.filter { [FlowPriority.copyBetweenGuests, FlowPriority.copyBetweenGuests + 1, FlowPriority.fragmentBetweenGuests].contains($0.priority) }
+        XCTAssertEqual(pair.count, 6, "101 → 103 needs both monitors (SIP and later fragments); 103 → 101 is covered by 103's own flows")
         XCTAssertTrue(pair.allSatisfy { $0.match.inPort == 1 && $0.match.ethDst == mac103 })
         XCTAssertTrue(pair.allSatisfy { $0.instructions.contains(.writeMetadata(value: deliveryID([3, 5]), mask: .max)) })
     }

@@ -83,6 +83,31 @@ final class CopyScenarioTests: XCTestCase {
         XCTAssertFalse(s.lines(containing: "bridge connected").isEmpty, "a connect line is logged")
     }
 
+    func testFragmentedSIPIsCopiedWhole() throws {
+        try node()
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let s = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: s.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try learn101()
+        let (v, f, i1, iF) = (Hosts.vm101, Hosts.far, Hosts.ip101, Hosts.ipFar)
+        // A large INVITE from VM 101 and a large 200 OK to it, each in two fragments; VM 104's fragments are not copied.
+        for first in [true, false] {
+            try lab.ovs.receive("tap101i0", Frames.udp4Fragment(src: v, dst: f, from: i1, to: iF, sport: 5060, dport: 5060, inPort: 1, first: first))
+            try lab.ovs.receive("bond0", Frames.udp4Fragment(src: f, dst: v, from: iF, to: i1, sport: 5060, dport: 5060, inPort: 4, first: first))
+            try lab.ovs.receive("tap104i0", Frames.udp4Fragment(src: Hosts.vm104, dst: f, from: Hosts.ip104, to: iF, sport: 5060, dport: 5060, inPort: 2, first: first))
+        }
+        let monitor = readPcapAfter(count: 4)
+        XCTAssertEqual(monitor.filter { $0.src == i1 }.count, 2, "both fragments sent by VM 101: \(monitor)")
+        XCTAssertEqual(monitor.filter { $0.dst == i1 }.count, 2, "both fragments sent to VM 101: \(monitor)")
+        XCTAssertEqual(monitor.count, 4, "nothing of VM 104: \(monitor)")
+    }
+
+    private func readPcapAfter(count: Int) -> [CapturedFrame] {
+        _ = try? lab.capture("tap900i1", atLeast: count)
+        return readPcap(lab.ovs.pcap("tap900i1"))
+    }
+
     func testVLANAccessPortCopiesArriveUntagged() throws {
         try node(tag101: 10)
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")

@@ -88,6 +88,13 @@ enum Frames {
         return eth(src: src, dst: dst, inPort: inPort, type: 0x0800, vlan: vlan, rest: l3)
     }
 
+    /// One fragment of a UDP datagram: the first carries the UDP header, later ones do not.
+    static func udp4Fragment(src: String, dst: String, from: String, to: String, sport: Int, dport: Int, inPort: Int, first: Bool) -> String {
+        let l3 = first ? "ipv4(src=\(from),dst=\(to),proto=17,tos=0,ttl=64,frag=first),udp(src=\(sport),dst=\(dport))"
+                       : "ipv4(src=\(from),dst=\(to),proto=17,tos=0,ttl=64,frag=later)"
+        return eth(src: src, dst: dst, inPort: inPort, type: 0x0800, vlan: nil, rest: l3)
+    }
+
     static func tcp4(src: String, dst: String, from: String, to: String, sport: Int, dport: Int, inPort: Int) -> String {
         let l3 = "ipv4(src=\(from),dst=\(to),proto=6,tos=0,ttl=64,frag=no),tcp(src=\(sport),dst=\(dport))"
         return eth(src: src, dst: dst, inPort: inPort, type: 0x0800, vlan: nil, rest: l3)

@@ -37,6 +37,10 @@ final class GoldenBytesTests: XCTestCase {
              FlowMod(command: .add, cookie: 0x5195_9a40_0000_0002, priority: 2000, match: Match([.vlanVid(0x1000 | 4094)]), instructions: [])),
             ("priority=1100,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2,actions=NORMAL",
              FlowMod(command: .add, priority: 1100, match: Match([.ethType(0x0800), .ipv4Src([10, 0, 0, 1]), .ipv4Dst([10, 0, 0, 2])]), instructions: [.applyActions([.normal])])),
+            ("cookie=0x51959a4000000003,priority=1050,ip,in_port=1,ip_frag=later,actions=NORMAL,write_metadata:0x3,goto_table:1",
+             FlowMod(command: .add, cookie: cookie, priority: 1050, match: Match([.inPort(1), .ethType(0x0800), .ipFragLater]), instructions: copy)),
+            ("cookie=0x51959a4000000003,priority=950,ipv6,dl_dst=bc:24:11:00:01:01,ip_frag=later,actions=NORMAL,write_metadata:0x3,goto_table:1",
+             FlowMod(command: .add, cookie: cookie, priority: 950, match: Match([.ethDst(MACAddress("bc:24:11:00:01:01")!), .ethType(0x86dd), .ipFragLater]), instructions: copy)),
             ("priority=1100,ipv6,ipv6_src=fd00::1,actions=NORMAL",
              FlowMod(command: .add, priority: 1100, match: Match([.ethType(0x86dd), .ipv6Src([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])]), instructions: [.applyActions([.normal])])),
         ]
@@ -57,7 +61,7 @@ final class GoldenBytesTests: XCTestCase {
         XCTAssertEqual(try ofpPrint(Message.hello(versions: [4]).encoded(xid: 1)), "OFPT_HELLO (OF1.3) (xid=0x1):\n version bitmap: 0x04")
         XCTAssertEqual(try ofpPrint(Message.featuresRequest.encoded(xid: 2)), "OFPT_FEATURES_REQUEST (OF1.3) (xid=0x2):")
         XCTAssertEqual(try ofpPrint(Message.barrierRequest.encoded(xid: 3)), "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x3):")
-        XCTAssertEqual(try ofpPrint(Message.setConfig(flags: 0, missSendLength: 128).encoded(xid: 4)), "OFPT_SET_CONFIG (OF1.3) (xid=0x4): frags=normal miss_send_len=128")
+        XCTAssertEqual(try ofpPrint(Message.setConfig(flags: 3, missSendLength: 128).encoded(xid: 4)), "OFPT_SET_CONFIG (OF1.3) (xid=0x4): frags=nx-match miss_send_len=128")
         XCTAssertEqual(try ofpPrint(Message.multipartRequest(.portDesc, flags: 0).encoded(xid: 5)), "OFPST_PORT_DESC request (OF1.3) (xid=0x5): port=ANY")
         XCTAssertEqual(try ofpPrint(Message.echoRequest([]).encoded(xid: 6)), "OFPT_ECHO_REQUEST (OF1.3) (xid=0x6): 0 bytes of payload")
         let flowReq = Message.multipartRequest(.flow(table: 0xff, cookie: 0x5195_9a40_0000_0000, cookieMask: 0xffff_ffff_0000_0000, match: .any), flags: 0)
