@@ -75,7 +75,9 @@ final class Connection: @unchecked Sendable {
             case let .bytes(n):
                 outputStart += n; bytesWritten += n
             case .wouldBlock:
-                setWriteInterest(true); return
+                // Either the send buffer is full (wait until writable) or TLS waits for input (the
+                // next read event retries the write).
+                setWriteInterest(transport.wantsWritable); return
             case .closed:
                 close("peer closed the connection"); return
             case let .failed(why):
@@ -96,23 +98,29 @@ final class Connection: @unchecked Sendable {
     }
 
     private func readable() {
-        guard !isClosed else { return }
-        switch transport.read(into: Connection.readBuffer) {
-        case let .bytes(n):
-            framer.append(UnsafeRawBufferPointer(rebasing: Connection.readBuffer[0..<n]))
-            do {
-                while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
-            } catch {
-                close("framing error: \(error)")
+        // A few reads per event: TLS may hold decrypted bytes that no further event will announce.
+        for _ in 0..<4 {
+            guard !isClosed else { return }
+            switch transport.read(into: Connection.readBuffer) {
+            case let .bytes(n):
+                framer.append(UnsafeRawBufferPointer(rebasing: Connection.readBuffer[0..<n]))
+                do {
+                    while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
+                } catch {
+                    close("framing error: \(error)")
+                }
+            case .wouldBlock:
+                if pendingOutput > 0 { flush() }
+                return
+            case .closed:
+                close("peer closed the connection"); return
+            case let .failed(why):
+                close("read failed: \(why)"); return
             }
-            if transport.wantsWritable { flush() }
-        case .wouldBlock:
-            if transport.wantsWritable { flush() }
-        case .closed:
-            close("peer closed the connection")
-        case let .failed(why):
-            close("read failed: \(why)")
+            if pendingOutput > 0 && !writeSourceActive { flush() }
+            if !transport.hasBufferedInput { return }
         }
+        if !isClosed && transport.hasBufferedInput { queue.async { [weak self] in self?.readable() } }
     }
 
     /// Closes the socket (after trying once more to write what is pending) and reports `reason`.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 import FlowPlanning
 import Foundation
@@ -32,19 +35,36 @@ public final class SipspanController: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Starts listening on every "HOST:PORT"; returns the bound addresses.
+    /// Starts listening on every "[tcp:|ssl:]HOST:PORT"; `ssl:` needs `tls`. Returns the bound addresses.
     @discardableResult
-    public func start(listen addresses: [String]) throws -> [String] {
+    public func start(listen addresses: [String], tls: TLSConfiguration? = nil) throws -> [String] {
         try queue.sync {
+            var tlsContext: TLSContext? = nil
             for a in addresses {
-                guard let (host, port) = parseHostPort(a) else {
-                    throw SystemCallError(call: "invalid listen address '\(a)' (expected HOST:PORT)", errno: 0)
+                let secure = a.hasPrefix("ssl:")
+                let rest = secure || a.hasPrefix("tcp:") ? String(a.dropFirst(4)) : a
+                guard let (host, port) = parseHostPort(rest) else {
+                    throw SystemCallError(call: "invalid listen address '\(a)' (expected [tcp:|ssl:]HOST:PORT)", errno: 0)
                 }
+                if secure && tlsContext == nil {
+                    guard let tls else { throw TLSError(description: "ssl:\(rest) needs --tls-key, --tls-cert and --tls-ca") }
+                    tlsContext = try TLSContext(tls)
+                }
+                let context = secure ? tlsContext : nil
                 let l = try Listener(host: host, port: port, queue: queue) { [unowned self] fd, peer in
-                    self.accepted(TCPTransport(fd: fd), peer: peer)
+                    if let context {
+                        do {
+                            self.accepted(try TLSTransport(fd: fd, context: context), peer: peer)
+                        } catch {
+                            self.limitedLog("TLS setup failed", key: "tls-setup", level: .error, metadata: ["peer": .string(peer), "error": .string("\(error)")])
+                            _ = Glibc.close(fd)
+                        }
+                    } else {
+                        self.accepted(TCPTransport(fd: fd), peer: peer)
+                    }
                 }
                 listeners.append(l)
-                logger.info("listening", metadata: ["address": .string(l.address)])
+                logger.info("listening", metadata: ["address": .string((secure ? "ssl:" : "") + l.address)])
             }
             let t = DispatchSource.makeTimerSource(queue: queue)
             t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))

@@ -15,8 +15,11 @@ protocol Transport: AnyObject {
     var fd: Int32 { get }
     func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
     func write(_ buffer: UnsafeRawBufferPointer) -> IOResult
-    /// True while a TLS handshake or renegotiation needs the socket to become writable to progress.
+    /// True when the last call would block until the socket becomes writable (a full send buffer,
+    /// or TLS needing to write); false when it waits for input (TLS handshake wanting to read).
     var wantsWritable: Bool { get }
+    /// True when decrypted input is buffered inside the transport (TLS), which no read event signals.
+    var hasBufferedInput: Bool { get }
     func close()
 }
 
@@ -25,7 +28,11 @@ final class TCPTransport: Transport {
     let fd: Int32
     private var closed = false
 
+    private(set) var wantsWritable = false
+
     init(fd: Int32) { self.fd = fd }
+
+    var hasBufferedInput: Bool { false }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
@@ -41,14 +48,12 @@ final class TCPTransport: Transport {
     func write(_ buffer: UnsafeRawBufferPointer) -> IOResult {
         while true {
             let n = send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
-            if n >= 0 { return .bytes(n) }
+            if n >= 0 { wantsWritable = false; return .bytes(n) }
             if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            if errno == EAGAIN || errno == EWOULDBLOCK { wantsWritable = true; return .wouldBlock }
             return .failed(String(cString: strerror(errno)))
         }
     }
-
-    var wantsWritable: Bool { false }
 
     func close() {
         guard !closed else { return }

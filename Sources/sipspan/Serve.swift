@@ -12,8 +12,17 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "A policy file or a directory of *.yaml policy files (repeatable).")
     var policy: [String] = []
 
-    @Option(name: .long, help: "Address to listen on for switches, HOST:PORT (repeatable).")
+    @Option(name: .long, help: "Address to listen on for switches: [tcp:|ssl:]HOST:PORT (repeatable).")
     var listen: [String] = ["0.0.0.0:6653"]
+
+    @Option(name: .long, help: "PEM private key for ssl: listeners (e.g. ovs-pki's ctl-privkey.pem).")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "PEM certificate (chain) for ssl: listeners (e.g. ctl-cert.pem).")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "CA certificate that switch certificates must chain to (e.g. ovs-pki's switchca/cacert.pem).")
+    var tlsCa: String?
 
     @Option(name: .long, help: "Access VLAN of the monitor NICs (frames tagged with it are never forwarded to them).")
     var monitorVlan: UInt16 = 4094
@@ -36,6 +45,12 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard !policy.isEmpty else { throw ValidationError("--policy PATH is required (a file or a directory of *.yaml)") }
         guard (1...4094).contains(monitorVlan) else { throw ValidationError("--monitor-vlan must be in 1..4094") }
+        let anyTLS = [tlsKey, tlsCert, tlsCa].contains { $0 != nil }
+        if listen.contains(where: { $0.hasPrefix("ssl:") }) || anyTLS {
+            guard tlsKey != nil, tlsCert != nil, tlsCa != nil else {
+                throw ValidationError("ssl: listeners need all of --tls-key, --tls-cert and --tls-ca")
+            }
+        }
         guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0 else {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
         }
@@ -69,7 +84,8 @@ struct Serve: ParsableCommand {
         options.handshakeTimeout = handshakeTimeout
         let controller = SipspanController(policy: initial, options: options, logger: logger)
         do {
-            try controller.start(listen: listen)
+            let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
+            try controller.start(listen: listen, tls: tls)
         } catch {
             FileHandle.standardError.write(Data("sipspan: cannot listen: \(error)\n".utf8))
             throw ExitCode(1)

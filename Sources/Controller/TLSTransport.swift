@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import COpenSSL
+
+/// TLS settings for `ssl:` listeners: sipspan's key and certificate, and the CA that signed the switches'.
+public struct TLSConfiguration: Sendable {
+    public var privateKeyPath: String
+    public var certificatePath: String
+    /// CA certificate(s) that switch certificates must chain to (OVS: `ovs-pki`'s switchca/cacert.pem).
+    public var caCertificatePath: String
+
+    public init(privateKeyPath: String, certificatePath: String, caCertificatePath: String) {
+        self.privateKeyPath = privateKeyPath; self.certificatePath = certificatePath; self.caCertificatePath = caCertificatePath
+    }
+}
+
+/// An OpenSSL server context: TLS 1.2 or later, peer certificate required and verified.
+final class TLSContext: @unchecked Sendable {
+    let context: OpaquePointer
+
+    init(_ c: TLSConfiguration) throws {
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError.last("SSL_CTX_new") }
+        context = ctx
+        _ = sipspan_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
+        _ = sipspan_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
+        guard SSL_CTX_use_certificate_chain_file(ctx, c.certificatePath) == 1 else { throw TLSError.last("certificate \(c.certificatePath)") }
+        guard SSL_CTX_use_PrivateKey_file(ctx, c.privateKeyPath, SSL_FILETYPE_PEM) == 1 else { throw TLSError.last("private key \(c.privateKeyPath)") }
+        guard SSL_CTX_check_private_key(ctx) == 1 else { throw TLSError.last("key does not match certificate") }
+        guard SSL_CTX_load_verify_locations(ctx, c.caCertificatePath, nil) == 1 else { throw TLSError.last("CA \(c.caCertificatePath)") }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+    }
+
+    deinit { SSL_CTX_free(context) }
+}
+
+/// Why TLS could not be set up, with OpenSSL's error queue.
+public struct TLSError: Error, CustomStringConvertible {
+    public let description: String
+
+    static func last(_ what: String) -> TLSError {
+        TLSError(description: "\(what): \(drainErrors())")
+    }
+
+    static func drainErrors() -> String {
+        var parts: [String] = []
+        while case let code = ERR_get_error(), code != 0 {
+            var buf = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buf, buf.count)
+            parts.append(cString(buf))
+        }
+        return parts.isEmpty ? "unknown error" : parts.joined(separator: "; ")
+    }
+}
+
+/// TLS over a non-blocking socket. The handshake happens inside the first reads and writes;
+/// `wantsWritable` tells the connection whether OpenSSL is waiting for the socket to become writable.
+final class TLSTransport: Transport {
+    let fd: Int32
+    private let ssl: OpaquePointer
+    private var closed = false
+    private(set) var wantsWritable = false
+
+    init(fd: Int32, context: TLSContext) throws {
+        guard let s = SSL_new(context.context) else { throw TLSError.last("SSL_new") }
+        ssl = s
+        self.fd = fd
+        SSL_set_fd(s, fd)
+        SSL_set_accept_state(s)
+    }
+
+    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
+
+    private func outcome(_ n: Int32) -> IOResult {
+        if n > 0 { wantsWritable = false; return .bytes(Int(n)) }
+        let err = SSL_get_error(ssl, n)
+        switch err {
+        case SSL_ERROR_WANT_READ: wantsWritable = false; return .wouldBlock
+        case SSL_ERROR_WANT_WRITE: wantsWritable = true; return .wouldBlock
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL:
+            let e = errno
+            _ = TLSError.drainErrors()
+            return n == 0 || e == 0 ? .closed : .failed("TLS: \(String(cString: strerror(e)))")
+        default:
+            return .failed("TLS: \(TLSError.drainErrors())")
+        }
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        ERR_clear_error()
+        return outcome(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
+    }
+
+    func write(_ buffer: UnsafeRawBufferPointer) -> IOResult {
+        ERR_clear_error()
+        return outcome(SSL_write(ssl, buffer.baseAddress, Int32(min(buffer.count, 1 << 20))))
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        _ = SSL_shutdown(ssl)
+        SSL_free(ssl)
+        _ = Glibc.close(fd)
+    }
+}
