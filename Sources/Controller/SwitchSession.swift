@@ -265,6 +265,10 @@ final class SwitchSession {
             if confirmedAt == nil && pendingBarriers.isEmpty { confirmedAt = monotonicNow(); controller.bridgeConfirmed(self) }
             return (0, 0)
         }
+        if log.logLevel <= .debug {
+            for f in diff.deletes { log.debug("flow removed", metadata: ["bridge": .string(bridgeName), "flow": .string(f.description)]) }
+            for f in diff.adds { log.debug("flow added", metadata: ["bridge": .string(bridgeName), "flow": .string(f.description)]) }
+        }
         var messages = diff.flowMods.map { Message.flowMod($0) }
         messages.append(.barrierRequest)
         let barrierXID = nextXID &+ UInt32(messages.count - 1)

@@ -8,8 +8,10 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     public let value: [UInt8]
     public let mask: [UInt8]?
 
+    /// An all-ones mask is dropped: it means an exact match, which is how switches report it back.
     public init(oxmClass: UInt16 = OXMField.openFlowBasic, field: UInt8, value: [UInt8], mask: [UInt8]? = nil) {
-        self.oxmClass = oxmClass; self.field = field; self.value = value; self.mask = mask
+        self.oxmClass = oxmClass; self.field = field; self.value = value
+        self.mask = mask.flatMap { $0.allSatisfy { $0 == 0xff } ? nil : $0 }
     }
 
     public static let openFlowBasic: UInt16 = 0x8000
@@ -18,8 +20,9 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// NXM_NX_IP_FRAG: bit 0 = a fragment, bit 1 = not the first fragment.
     public static let nxIPFrag: UInt8 = 26
 
-    /// `ip_frag=later`: the second and following fragments of an IP datagram (no L4 header).
-    public static let ipFragLater = OXMField(oxmClass: nxm1, field: nxIPFrag, value: [3], mask: [3])
+    /// `ip_frag=later`: the second and following fragments of an IP datagram (no L4 header). Both
+    /// bits of this 2-bit field are matched, so it is written unmasked, as OVS reports it back.
+    public static let ipFragLater = OXMField(oxmClass: nxm1, field: nxIPFrag, value: [3], mask: nil)
 
     /// OFPXMT_OFB_* field numbers used by sipspan.
     public enum Basic: UInt8, CaseIterable, Sendable {

@@ -35,7 +35,7 @@ final class PolicyEditTests: XCTestCase {
         XCTAssertEqual(try lab.ovs.flowCounters("vmbr0")[key], 1, "the unchanged flow of VM 101 was not replaced")
         try waitUntil("one reload line") { sipspan.lines(containing: "policy applied").count == 1 }
         let line = sipspan.lines(containing: "policy applied")[0]
-        XCTAssertTrue(line.contains("added=5") && line.contains("removed=0") && line.contains("bridges=1"), line)
+        XCTAssertTrue(line.contains("added=7") && line.contains("removed=0") && line.contains("bridges=1"), line)
         XCTAssertTrue(line.contains("proxies.yaml"), line)
     }
 

@@ -43,7 +43,7 @@ final class RestartTests: XCTestCase {
         try waitUntil("the change is confirmed") { !second.lines(containing: "flows applied").isEmpty }
         let applied = second.lines(containing: "flows applied")
         XCTAssertEqual(applied.count, 1, applied.joined(separator: "\n"))
-        XCTAssertTrue(applied[0].contains("added=5") && applied[0].contains("removed=0"), "only VM 103's flows were sent: \(applied[0])")
+        XCTAssertTrue(applied[0].contains("added=7") && applied[0].contains("removed=0"), "only VM 103 (4 SIP, 2 fragment, 1 learning flow)'s flows were sent: \(applied[0])")
         XCTAssertEqual(try lab.ovs.flowCounters("vmbr0")[copyFlow], 2, "kept flows keep their counters")
         XCTAssertTrue(try lab.ovs.flows("vmbr0").contains { $0.contains("cookie=0x1234") }, "an operator's flow is left alone")
 

@@ -44,6 +44,9 @@ final class CodecTests: XCTestCase {
         let b = Match([.inPort(1), .ethType(0x0800), .ipProto(17), .udpDst(5060)])
         XCTAssertEqual(a, b)
         XCTAssertEqual(a.fields.map(\.field), [0, 5, 10, 16], "prerequisites come first on the wire")
+        XCTAssertNil(OXMField(field: 2, value: [0, 0, 0, 0, 0, 0, 0, 3], mask: [UInt8](repeating: 0xff, count: 8)).mask, "an all-ones mask is an exact match")
+        let later = Match([.ipFragLater, .ethType(0x0800)])
+        XCTAssertEqual(later.fields.last, .ipFragLater, "Nicira fields follow OpenFlow-basic ones, after their prerequisites")
     }
 
     func testFramerDripFedOneByteAtATime() throws {
