@@ -6,7 +6,13 @@ import XCTest
 final class Lab {
     let ovs: OVSSandbox
     let policyDir: String
-    var sipspan: SipspanProcess?
+    /// The sipspan started last.
+    var sipspan: SipspanProcess? {
+        get { started.last }
+        set { if let s = newValue, !started.contains(where: { $0 === s }) { started.append(s) } }
+    }
+    /// Every sipspan this lab started; all are stopped (by PID) at the end.
+    private var started: [SipspanProcess] = []
     private var logCount = 0
 
     init() throws {
@@ -46,8 +52,10 @@ final class Lab {
     }
 
     func stop() {
-        sipspan?.stop()
-        if let s = sipspan, ProcessInfo.processInfo.environment["SIPSPAN_SHOW_LOG"] != nil { print(s.log) }
+        for s in started {
+            s.stop()
+            if ProcessInfo.processInfo.environment["SIPSPAN_SHOW_LOG"] != nil { print(s.log) }
+        }
         ovs.stop()
     }
 }

@@ -56,6 +56,8 @@ final class SipspanProcess {
         process.waitUntilExit()
     }
 
+    deinit { stop() }
+
     func stop() {
         guard process.isRunning else { return }
         kill(pid, SIGTERM)
