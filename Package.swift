@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 let package = Package(
@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // OpenFlow 1.3 codec: bytes <-> typed messages. Pure, no I/O.
@@ -25,6 +26,7 @@ let package = Package(
         .target(name: "Controller", dependencies: [
             "OpenFlow", "Policy", "FlowPlanning", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The CLI, a thin layer.
         .executableTarget(name: "sipspan", dependencies: [

@@ -19,6 +19,8 @@ public final class PolicyWatcher: @unchecked Sendable {
     private let paths: [String]
     private let logger: Logger
     private let onChange: ChangeHandler
+    /// Counts reloads applied and rejected, when set.
+    public var metrics: ControllerMetrics?
     private let queue = DispatchQueue(label: "sipspan.policy-watcher")
     private let debounce: DispatchTimeInterval
     private let pollInterval: Double
@@ -138,6 +140,7 @@ public final class PolicyWatcher: @unchecked Sendable {
         switch result {
         case let .failure(errors):
             rejectedCount += 1
+            metrics?.reloadsRejected.increment()
             logger.error("policy rejected; the last valid policy stays in force", metadata: ["files": .string(changed.joined(separator: ",")), "trigger": .string(trigger)])
             for d in errors.diagnostics {
                 for line in [d] + d.notes { logger.error("\(line.location): \(line.severity.rawValue): \(line.message)") }
@@ -146,6 +149,7 @@ public final class PolicyWatcher: @unchecked Sendable {
             guard set != current else { return }
             current = set
             appliedCount += 1
+            metrics?.reloadsApplied.increment()
             logger.info("policy reloaded", metadata: ["files": .string(changed.joined(separator: ",")), "sessions": .stringConvertible(set.sessions.count), "trigger": .string(trigger)])
             onChange(set, changed, detectedAt)
         }

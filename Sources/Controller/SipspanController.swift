@@ -15,6 +15,8 @@ import Policy
 public final class SipspanController: @unchecked Sendable {
     public let logger: Logger
     public let options: ControllerOptions
+    /// Prometheus metrics, updated on the controller's queue.
+    public let metrics = ControllerMetrics()
     let queue = DispatchQueue(label: "sipspan.controller")
     private(set) var policy: PolicySet
     private var listeners: [Listener] = []
@@ -128,15 +130,26 @@ public final class SipspanController: @unchecked Sendable {
             finishReloadIfDone(id)
         }
         if wasReady {
+            metrics.disconnects.increment()
+            metrics.bridgesConnected.set(Int64(readyBridges))
             logger.info("bridge disconnected", metadata: [
                 "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(session.connection.peer),
                 "reason": .string(reason),
             ])
         } else {
+            if reason != "sipspan is stopping" { metrics.badPeers.increment() }
             limitedLog("connection closed", key: "closed-\(reason.prefix(40))", level: .notice, metadata: [
                 "peer": .string(session.connection.peer), "reason": .string(reason),
             ])
         }
+    }
+
+    /// Bridges past their handshake and first sync.
+    var readyBridges: Int { byDatapath.values.filter { $0.state == .ready }.count }
+
+    func bridgeReady(_ session: SwitchSession) {
+        metrics.connects.increment()
+        metrics.bridgesConnected.set(Int64(readyBridges))
     }
 
     func bridgeConfirmed(_ session: SwitchSession) {

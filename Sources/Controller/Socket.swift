@@ -9,7 +9,8 @@ import Foundation
 public struct SystemCallError: Error, CustomStringConvertible {
     public let call: String
     public let errno: Int32
-    public var description: String { "\(call): \(String(cString: strerror(errno)))" }
+    public init(call: String, errno: Int32) { self.call = call; self.errno = errno }
+    public var description: String { errno == 0 ? call : "\(call): \(String(cString: strerror(errno)))" }
 }
 
 /// The one seam for POSIX socket calls: retries EINTR, turns -1 into a thrown `SystemCallError`.

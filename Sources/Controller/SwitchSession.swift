@@ -208,6 +208,7 @@ final class SwitchSession {
             setPorts(p)
             finishSync(f, reason: "connect")
             state = .ready
+            controller.bridgeReady(self)
             let name = bridgeName
             log.info("bridge connected", metadata: [
                 "dpid": .string(dpidText), "bridge": .string(name), "peer": .string(connection.peer),
@@ -274,6 +275,7 @@ final class SwitchSession {
         let barrierXID = nextXID &+ UInt32(messages.count - 1)
         send(messages)
         flowModsSent += messages.count - 1
+        controller.metrics.flowModsSent.increment(by: Int64(messages.count - 1))
         for f in diff.deletes { installed[f.key] = nil }
         for f in diff.adds { installed[f.key] = f }
         pendingBarriers[barrierXID] = PendingChange(started: monotonicNow(), added: diff.adds.count, removed: diff.deletes.count, reason: reason, reload: reload)
@@ -287,6 +289,8 @@ final class SwitchSession {
         guard let change = pendingBarriers.removeValue(forKey: xid) else { return }
         let ms = Double(monotonicNow() - change.started) / 1e6
         changesApplied += 1
+        controller.metrics.changesApplied.increment()
+        controller.metrics.changeSeconds.record(ms / 1000)
         if confirmedAt == nil && pendingBarriers.isEmpty {
             confirmedAt = monotonicNow()
             controller.bridgeConfirmed(self)
@@ -315,6 +319,7 @@ final class SwitchSession {
     }
 
     private func switchError(type: UInt16, code: UInt16, data: [UInt8], xid: UInt32) {
+        controller.metrics.switchErrors.increment()
         controller.limitedLog("switch error", key: "switch-error-\(dpidText)", level: .warning, metadata: [
             "dpid": .string(dpidText), "bridge": .string(bridgeName), "error": .string(OpenFlowErrorCode.describe(type: type, code: code)),
             "xid": .stringConvertible(xid),
@@ -350,6 +355,7 @@ final class SwitchSession {
               let plan, plan.learningPorts.contains(inPort), let mac = p.ethernetSource else { return }
         guard packetIns.take(now: monotonicNow()) else { return }
         if macs.learn(mac, on: name) {
+            controller.metrics.macsLearned.increment()
             log.info("guest MAC learned", metadata: ["dpid": .string(dpidText), "bridge": .string(bridgeName), "port": .string(name), "mac": .string(mac.description)])
             reconcile(reason: "MAC \(mac) on \(name)")
         }

@@ -15,6 +15,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Address to listen on for switches: [tcp:|ssl:]HOST:PORT (repeatable).")
     var listen: [String] = ["0.0.0.0:6653"]
 
+    @Option(name: .long, help: "HOST:PORT for `sipspan status` (GET /status) and Prometheus (GET /metrics); 'off' to disable.")
+    var status: String = "127.0.0.1:9653"
+
     @Option(name: .long, help: "PEM private key for ssl: listeners (e.g. ovs-pki's ctl-privkey.pem).")
     var tlsKey: String?
 
@@ -94,7 +97,32 @@ struct Serve: ParsableCommand {
         let watcher = PolicyWatcher(paths: policy, initial: initial, logger: logger) { set, changed, detectedAt in
             controller.apply(policy: set, reason: "policy edit (\(changed.joined(separator: ", ")))", detectedAt: detectedAt)
         }
+        watcher.metrics = controller.metrics
         watcher.start()
+
+        var statusServer: StatusServer? = nil
+        if status != "off" && !status.isEmpty {
+            let server = StatusServer { path in
+                switch path {
+                case "/status":
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    let body = (try? encoder.encode(controller.status())).map { [UInt8]($0) } ?? []
+                    return ("200 OK", "application/json", body)
+                case "/metrics":
+                    return ("200 OK", "text/plain; version=0.0.4", controller.metrics.exposition())
+                default:
+                    return ("404 Not Found", "text/plain", Array("try /status or /metrics\n".utf8))
+                }
+            }
+            do {
+                let address = try server.start(status)
+                logger.info("status endpoint", metadata: ["address": .string(address)])
+                statusServer = server
+            } catch {
+                logger.warning("status endpoint unavailable", metadata: ["address": .string(status), "error": .string("\(error)")])
+            }
+        }
 
         let signals = DispatchQueue(label: "sipspan.signals")
         var sources: [DispatchSourceSignal] = []
@@ -115,6 +143,6 @@ struct Serve: ParsableCommand {
             s.resume()
             sources.append(s)
         }
-        withExtendedLifetime(sources) { dispatchMain() }
+        withExtendedLifetime((sources, statusServer)) { dispatchMain() }
     }
 }

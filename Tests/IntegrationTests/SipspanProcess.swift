@@ -14,7 +14,7 @@ final class SipspanProcess {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: try sipspanBinary())
-        process.arguments = ["serve", "--listen", "127.0.0.1:\(listenPort)", "--log-level", "debug"] + policy.flatMap { ["--policy", $0] } + extraArgs
+        process.arguments = ["serve", "--listen", "127.0.0.1:\(listenPort)", "--status", "127.0.0.1:0", "--log-level", "debug"] + policy.flatMap { ["--policy", $0] } + extraArgs
         process.standardError = log
         process.standardOutput = log
         process.standardInput = FileHandle.nullDevice

@@ -1,0 +1,42 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `sipspan status` and the Prometheus endpoint of a running controller.
+final class StatusTests: XCTestCase {
+    var lab: Lab!
+
+    override func setUpWithError() throws { lab = try Lab() }
+    override func tearDown() { lab?.stop() }
+
+    func testStatusShowsTheBridgeAndMetricsCountTheWork() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x91, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 555}]\n")
+        let s = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: s.port)
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        var address = ""
+        try waitUntil("the status endpoint") {
+            guard let line = s.lines(containing: "status endpoint").first, let r = line.range(of: "address=") else { return false }
+            address = String(line[r.upperBound...].prefix { !$0.isWhitespace })
+            return true
+        }
+        try waitUntil("the bridge is ready") { try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out.contains(" ready ") }
+        let out = try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out
+        let row = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("vmbr0") }, out)
+        XCTAssertTrue(row.contains("0000000000000091") && row.contains("tap101i0") && row.contains("tap900i1"), String(row))
+        XCTAssertTrue(out.contains("sessions: p"), out)
+
+        let peer = try RawPeer(port: UInt16(address.split(separator: ":").last ?? "") ?? 0)
+        peer.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        let metrics = String(decoding: peer.readUntilClosed(timeout: 3).bytes, as: UTF8.self)
+        XCTAssertTrue(metrics.hasPrefix("HTTP/1.0 200"), metrics)
+        XCTAssertTrue(metrics.contains("sipspan_bridges_connected 1"), metrics)
+        XCTAssertTrue(metrics.contains("sipspan_flow_mods_total 12"), metrics)
+        XCTAssertTrue(metrics.contains("sipspan_bridge_connects_total 1"), metrics)
+
+        let down = try TestSupport.run([try sipspanBinary(), "status", "--server", "127.0.0.1:1"], check: false)
+        XCTAssertEqual(down.status, 1)
+        XCTAssertTrue(down.err.contains("cannot reach 127.0.0.1:1"), down.err)
+    }
+}
