@@ -66,6 +66,8 @@ final class SwitchSession {
         packetIns = TokenBucket(perSecond: controller.options.packetInRate, burst: controller.options.packetInRate, now: now)
     }
 
+    private var sinceAccept: String { String(format: "%.2f", Double(monotonicNow() - connectedAt) / 1e6) }
+
     var dpidText: String { datapathID.map { hex16($0) } ?? "?" }
 
     private func xid() -> UInt32 {
@@ -105,6 +107,7 @@ final class SwitchSession {
         }
         switch (state, message) {
         case let (.awaitingHello, .hello(versions)):
+            log.trace("hello received", metadata: ["peer": .string(connection.peer), "since_accept_ms": .string(sinceAccept)])
             negotiate(headerVersion: header.version, versions: versions, frame: frame)
         case (.awaitingHello, _):
             controller.closeSession(self, reason: "expected HELLO, got message type \(header.type)")
@@ -160,6 +163,7 @@ final class SwitchSession {
             return
         }
         datapathID = f.datapathID
+        log.trace("features received", metadata: ["dpid": .string(dpidText), "since_accept_ms": .string(sinceAccept)])
         guard controller.register(self) else { return }
         state = .syncing
         completeSyncIfReady()
@@ -205,6 +209,7 @@ final class SwitchSession {
 
     private func completeSyncIfReady() {
         if state == .syncing, let p = syncPorts, let f = syncFlows {
+            log.trace("sync received", metadata: ["dpid": .string(dpidText), "since_accept_ms": .string(sinceAccept)])
             setPorts(p)
             finishSync(f, reason: "connect")
             state = .ready
