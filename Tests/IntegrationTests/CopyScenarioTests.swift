@@ -34,9 +34,7 @@ final class CopyScenarioTests: XCTestCase {
             watch:
               - vm: 101
             """)
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         try learn101()
         // The uplink announces itself so NORMAL knows where the far end is.
         try lab.ovs.receive("bond0", Frames.arp(src: Hosts.far, from: Hosts.ipFar, to: Hosts.ip101, inPort: 4))
@@ -86,9 +84,7 @@ final class CopyScenarioTests: XCTestCase {
     func testFragmentedSIPIsCopiedWhole() throws {
         try node()
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         try learn101()
         let (v, f, i1, iF) = (Hosts.vm101, Hosts.far, Hosts.ip101, Hosts.ipFar)
         // A large INVITE from VM 101 and a large 200 OK to it, each in two fragments; VM 104's fragments are not copied.
@@ -111,9 +107,7 @@ final class CopyScenarioTests: XCTestCase {
     func testVLANAccessPortCopiesArriveUntagged() throws {
         try node(tag101: 10)
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         try learn101()
         let (v, f, i1, iF) = (Hosts.vm101, Hosts.far, Hosts.ip101, Hosts.ipFar)
         try lab.ovs.receive("bond0", Frames.arp(src: f, from: iF, to: i1, inPort: 4, vlan: 10))
@@ -135,9 +129,7 @@ final class CopyScenarioTests: XCTestCase {
         // Session a: 101 and 103 to monitor 900. Session b: 103 to monitor 901.
         try lab.writePolicy("a.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 103}]\n")
         try lab.writePolicy("b.yaml", "monitor: [{vm: 901, nic: 1}]\nwatch: [{vm: 103}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"])
+        try lab.startSipspanControlling(containing: ["in_port=2,tp_dst=5060"])
         try lab.ovs.receive("tap101i0", Frames.arp(src: Hosts.vm101, from: Hosts.ip101, to: Hosts.ip103, inPort: 1))
         try lab.ovs.receive("tap103i0", Frames.arp(src: Hosts.vm103, from: Hosts.ip103, to: Hosts.ip101, inPort: 2))
         try lab.waitForFlows("vmbr0", containing: ["dl_src=\(Hosts.vm101)", "dl_src=\(Hosts.vm103)", "in_port=1,dl_dst=\(Hosts.vm103)"])

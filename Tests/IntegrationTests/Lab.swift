@@ -33,6 +33,15 @@ final class Lab {
         return s
     }
 
+    /// Starts sipspan, points `bridge` at it and waits until the bridge carries flows containing `containing`.
+    @discardableResult
+    func startSipspanControlling(_ bridge: String = "vmbr0", containing: [String], extraArgs: [String] = []) throws -> SipspanProcess {
+        let s = try startSipspan(extraArgs: extraArgs)
+        try ovs.setController(bridge, port: s.port)
+        try waitForFlows(bridge, containing: containing)
+        return s
+    }
+
     /// Waits until the bridge holds sipspan's NORMAL flow and `flowCount` of its flows (if given).
     func waitForFlows(_ bridge: String, count: Int? = nil, containing: [String] = [], timeout: Double = 10) throws {
         try waitUntil(timeout: timeout, "flows on \(bridge) (count \(count.map(String.init) ?? "any"), containing \(containing))") {

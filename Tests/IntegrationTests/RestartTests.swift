@@ -23,9 +23,7 @@ final class RestartTests: XCTestCase {
     func testKilledSipspanLosesNoCopiesAndARestartConvergesWithoutChurn() throws {
         try lab.ovs.addBridge("vmbr0", dpid: 0x31, ports: proxmoxNode, pcapPorts: ["tap900i1"])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
-        let first = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: first.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let first = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         try learn(lab.ovs)
         try lab.ovs.ofctl(["add-flow", "vmbr0", "cookie=0x1234,priority=5,ip,nw_dst=192.0.2.1,actions=NORMAL"])
         try lab.ovs.receive("tap101i0", sip("tap101i0", 1))
@@ -62,9 +60,7 @@ final class RestartTests: XCTestCase {
     func testRestartedVMGetsANewOfportAndCopiesFollowWithNoStaleFlows() throws {
         try lab.ovs.addBridge("vmbr0", dpid: 0x33, ports: proxmoxNode, pcapPorts: ["tap900i1"])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         try learn(lab.ovs)
         try lab.ovs.vsctl(["del-port", "vmbr0", "tap101i0"])
         try lab.ovs.vsctl(["add-port", "vmbr0", "tap101i0", "--", "set", "interface", "tap101i0", "type=dummy", "ofport_request=7"])
@@ -97,9 +93,7 @@ final class RestartTests: XCTestCase {
     func testRestartedVSwitchdIsReprogrammed() throws {
         try lab.ovs.addBridge("vmbr0", dpid: 0x51, ports: proxmoxNode, pcapPorts: ["tap900i1"])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         let before = try lab.ovs.flows("vmbr0")
         lab.ovs.killVSwitchd()
         try lab.ovs.startVSwitchd()

@@ -12,9 +12,7 @@ final class StatusTests: XCTestCase {
     func testStatusShowsTheBridgeAndMetricsCountTheWork() throws {
         try lab.ovs.addBridge("vmbr0", dpid: 0x91, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 555}]\n")
-        let s = try lab.startSipspan()
-        try lab.ovs.setController("vmbr0", port: s.port)
-        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
         var address = ""
         try waitUntil("the status endpoint") {
             guard let line = s.lines(containing: "status endpoint").first, let r = line.range(of: "address=") else { return false }
