@@ -152,7 +152,7 @@ def one_run(n, binary, port):
         # One ovs-vsctl transaction per 100 bridges: ovs-vsctl's own work grows with the square of a
         # transaction's size (1,000 bridges in one took over 110 s of its CPU), which is not what we measure.
         t = time.time()
-        for chunk in chunks(args, 100 * 22):
+        for chunk in chunks(args, 100 * 62):  # about 62 words per bridge
             ovs.vsctl(*chunk[1:])
         create_s = time.time() - t
 
