@@ -28,10 +28,6 @@ final class Connection: @unchecked Sendable {
     /// Called once, with the reason, when the connection closes for any cause.
     var onClose: ((_ reason: String) -> Void)?
 
-    /// Bytes written since the connection opened.
-    private(set) var bytesWritten = 0
-    /// Number of write system calls (for the benchmark's "few syscalls" figure).
-    private(set) var writeCalls = 0
 
     init(transport: Transport, peer: String, queue: DispatchQueue) {
         self.transport = transport
@@ -70,10 +66,9 @@ final class Connection: @unchecked Sendable {
             let result = output.withUnsafeBytes { raw in
                 transport.write(UnsafeRawBufferPointer(rebasing: raw[outputStart...]))
             }
-            writeCalls += 1
             switch result {
             case let .bytes(n):
-                outputStart += n; bytesWritten += n
+                outputStart += n
             case .wouldBlock:
                 // Either the send buffer is full (wait until writable) or TLS waits for input (the
                 // next read event retries the write).

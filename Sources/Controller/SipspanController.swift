@@ -28,8 +28,6 @@ public final class SipspanController: @unchecked Sendable {
     private var reloads: [Int: PolicyReload] = [:]
     private var nextReload = 1
     private let started = monotonicNow()
-    /// Called (on the controller's queue) when a bridge's full flow set is first confirmed.
-    public var onBridgeConfirmed: (@Sendable (_ datapathID: UInt64, _ connectToConfirmedNanos: UInt64) -> Void)?
 
     public init(policy: PolicySet, options: ControllerOptions = ControllerOptions(), logger: Logger) {
         self.policy = policy
@@ -153,13 +151,12 @@ public final class SipspanController: @unchecked Sendable {
     }
 
     func bridgeConfirmed(_ session: SwitchSession) {
-        guard let dpid = session.datapathID, let at = session.confirmedAt else { return }
+        guard let at = session.confirmedAt else { return }
         logger.info("bridge confirmed", metadata: [
             "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "flows": .stringConvertible(session.installed.count),
             "flow_mods": .stringConvertible(session.flowModsSent),
             "connect_to_confirmed_ms": .string(String(format: "%.2f", Double(at - session.connectedAt) / 1e6)),
         ])
-        onBridgeConfirmed?(dpid, at - session.connectedAt)
     }
 
     func limitedLog(_ message: Logger.Message, key: String, level: Logger.Level, metadata: Logger.Metadata) {
@@ -209,11 +206,7 @@ public final class SipspanController: @unchecked Sendable {
             "bridges": .stringConvertible(r.bridges), "connected": .stringConvertible(byDatapath.count), "unconfirmed": .stringConvertible(r.lost),
             "ms": .string(String(format: "%.1f", Double(monotonicNow() - r.detectedAt) / 1e6)),
         ])
-        reloadsApplied += 1
     }
-
-    /// Policy reloads fully confirmed by every bridge they touched.
-    private(set) var reloadsApplied = 0
 
     /// Stops listening and closes every connection. Installed flows stay in the switches.
     public func stop() {

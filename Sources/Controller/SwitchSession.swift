@@ -243,7 +243,7 @@ final class SwitchSession {
             installed[f.key] = f
             // Guest MACs survive a sipspan restart in the learning flows it installed.
             if s.cookie == FlowCookie.cookie(.learning), s.priority == FlowPriority.learnKnown,
-               let inPort = s.match.inPort, let mac = s.match.ethSrc, let name = portNames[inPort], macs.macs(of: name).isEmpty || !macs.macs(of: name).contains(mac) {
+               let inPort = s.match.inPort, let mac = s.match.ethSrc, let name = portNames[inPort], !macs.macs(of: name).contains(mac) {
                 macs.learn(mac, on: name)
             }
         }
@@ -317,10 +317,6 @@ final class SwitchSession {
         guard state == .ready, !auditing else { return }
         auditing = true
         requestSync(includePorts: false)
-    }
-
-    private func switchError(type: UInt16, code: UInt16, data: [UInt8]) {
-        switchError(type: type, code: code, data: data, xid: 0)
     }
 
     private func switchError(type: UInt16, code: UInt16, data: [UInt8], xid: UInt32) {

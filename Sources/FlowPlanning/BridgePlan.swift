@@ -71,7 +71,6 @@ public struct FlowPlanner: Sendable {
             guard let ofport = ports[name] else { continue }
             for s in policy.watchIndex.sessions(selecting: name, parsed: p) {
                 let session = policy.sessions[s]
-                if case .all = session.watch, p == nil { continue }
                 guard let monitors = monitorsOfSession[s] else { unmonitored[s, default: []].append(name); continue }
                 for t in session.traffic { targets[name, default: [:]][t, default: []].formUnion(monitors.subtracting([ofport])) }
             }

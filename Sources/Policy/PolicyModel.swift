@@ -65,17 +65,6 @@ public struct MirrorSession: Hashable, Sendable {
         self.name = name; self.file = file; self.monitors = monitors; self.watch = watch; self.traffic = traffic
     }
 
-    /// Whether this session watches the port `name`; monitor NICs are never watched.
-    public func watches(portName name: String, monitorNames: Set<String>) -> Bool {
-        if monitorNames.contains(name) { return false }
-        switch watch {
-        case .all: return ProxmoxPortName(name) != nil
-        case let .ports(selectors): return selectors.contains { $0.matches(portName: name) }
-        }
-    }
-
-    public func isMonitor(portName name: String) -> Bool { monitors.contains { $0.matches(portName: name) } }
-
     /// One line for humans: name, monitors, watched entries, traffic.
     public var summary: String {
         let w: String
@@ -114,8 +103,9 @@ public struct PolicySet: Hashable, Sendable {
     public static func == (a: PolicySet, b: PolicySet) -> Bool { a.sessions == b.sessions }
     public func hash(into h: inout Hasher) { h.combine(sessions) }
 
-    /// Every port name on a bridge that some session names as a monitor.
-    public func monitorNames(among ports: [String]) -> Set<String> {
-        Set(ports.filter { !monitorIndex.sessions(selecting: $0, parsed: ProxmoxPortName($0)).isEmpty })
-    }
+    /// Sessions naming port `name` as a monitor (indices into `sessions`).
+    public func sessions(monitoring name: String) -> [Int] { monitorIndex.sessions(selecting: name, parsed: ProxmoxPortName(name)) }
+
+    /// Sessions watching port `name` (before monitor NICs are excluded, which the planner does).
+    public func sessions(watching name: String) -> [Int] { watchIndex.sessions(selecting: name, parsed: ProxmoxPortName(name)) }
 }

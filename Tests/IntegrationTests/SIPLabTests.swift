@@ -14,15 +14,19 @@ final class SIPLabTests: XCTestCase {
                                     env: ["SIPSPAN": bin], check: false)
         guard let line = r.out.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
               let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let ok = obj["successful"] as? [String: Int], let mon = obj["monitor"] as? [String: Int] else {
+              let ok = obj["successful"] as? [String: Int], let mon = obj["monitor"] as? [String: Int], let vms = obj["vms"] as? [String: Int] else {
             return XCTFail("the lab did not run (network namespaces unavailable? not root?): exit \(r.status)\n\(r.out)\n\(r.err)")
         }
         XCTAssertEqual(ok["vm101"], 1800, "all calls of VM 101 succeed")
         XCTAssertEqual(ok["vm103"], 1800, "all calls of VM 103 succeed")
         XCTAssertEqual(ok["vm104"], 1800, "all calls of VM 104 succeed")
-        XCTAssertEqual(mon["sip101"], 10_800, "every SIP message of VM 101, once")
-        XCTAssertEqual(mon["sip103"], 10_800, "every SIP message of VM 103, once")
-        XCTAssertEqual(mon["total"], 21_600, "nothing but those")
+        // Ground truth is what the watched VMs' own NICs carried: 6 messages per call (10,800 each), plus
+        // any SIP retransmission SIPp made, which is real traffic and must be copied too.
+        XCTAssertGreaterThanOrEqual(vms["sip101"] ?? 0, 10_800)
+        XCTAssertGreaterThanOrEqual(vms["sip103"] ?? 0, 10_800)
+        XCTAssertEqual(mon["sip101"], vms["sip101"], "every SIP frame of VM 101, once")
+        XCTAssertEqual(mon["sip103"], vms["sip103"], "every SIP frame of VM 103, once")
+        XCTAssertEqual(mon["total"], (vms["sip101"] ?? 0) + (vms["sip103"] ?? 0), "nothing but those")
         XCTAssertEqual(mon["other"], 0)
         XCTAssertEqual(mon["duplicates"], 0)
         XCTAssertEqual(r.status, 0, r.err)

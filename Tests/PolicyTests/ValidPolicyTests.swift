@@ -43,10 +43,27 @@ final class ValidPolicyTests: XCTestCase {
         for name in ["tap1011i0", "tap10i1", "bond0", "tap101i", "tap101", "fwbr101i0", "fwpr101p0", "tap101i0x"] { XCTAssertFalse(vm.matches(portName: name), name) }
         XCTAssertTrue(nic1.matches(portName: "tap101i1"))
         XCTAssertFalse(nic1.matches(portName: "tap101i0"))
-        let all = MirrorSession(name: "a", file: "a", monitors: [.vm(900, nic: 1)], watch: .all)
-        XCTAssertTrue(all.watches(portName: "veth200i0", monitorNames: []))
-        XCTAssertFalse(all.watches(portName: "tap900i1", monitorNames: ["tap900i1"]), "monitors are never watched")
-        XCTAssertFalse(all.watches(portName: "bond0", monitorNames: []), "'all' means VM NICs, not the uplink")
+    }
+
+    func testIndexesAgreeWithSelectors() {
+        let a = MirrorSession(name: "a", file: "a", monitors: [.vm(900, nic: 1)], watch: .all)
+        let b = MirrorSession(name: "b", file: "b", monitors: [.port("ens3f1")], watch: .ports([.vm(101, nic: nil), .vm(103, nic: 0), .port("tap999i0")]))
+        let set = PolicySet([b, a])
+        XCTAssertEqual(set.sessions(watching: "veth200i0"), [0], "'all' watches every guest NIC")
+        XCTAssertEqual(set.sessions(watching: "bond0"), [], "'all' means VM NICs, not the uplink")
+        XCTAssertEqual(set.sessions(monitoring: "tap900i1"), [0])
+        XCTAssertEqual(set.sessions(monitoring: "ens3f1"), [1])
+        let names = ["tap101i0", "tap101i7", "fwln101o2", "veth101i0", "tap103i0", "tap103i1", "tap999i0", "tap1010i0", "bond0", "ens3f1", "tap900i1"]
+        for name in names {
+            let expected = set.sessions.indices.filter { i in
+                switch set.sessions[i].watch {
+                case .all: return ProxmoxPortName(name) != nil
+                case let .ports(sel): return sel.contains { $0.matches(portName: name) }
+                }
+            }
+            XCTAssertEqual(set.sessions(watching: name), expected, name)
+            XCTAssertEqual(set.sessions(monitoring: name), set.sessions.indices.filter { i in set.sessions[i].monitors.contains { $0.matches(portName: name) } }, name)
+        }
     }
 
     func testExamplePoliciesInTheRepositoryAreValid() throws {
