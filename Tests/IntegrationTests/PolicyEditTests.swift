@@ -72,6 +72,23 @@ final class PolicyEditTests: XCTestCase {
         XCTAssertFalse(try lab.ovs.flows("vmbr0").contains { $0.contains("in_port=2,tp_dst=5060") })
     }
 
+    /// An edit that inotify does not report (as on /etc/pve for edits made on another node) is found
+    /// by the periodic content check: written through a hard link in another directory, whose events
+    /// reach that directory's watchers only.
+    func testEditWithoutAnInotifyEventIsFoundByThePeriodicCheck() throws {
+        let elsewhere = lab.ovs.dir + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        XCTAssertEqual(link("\(lab.policyDir)/proxies.yaml", "\(elsewhere)/alias.yaml"), 0)
+        let h = try XCTUnwrap(FileHandle(forWritingAtPath: "\(elsewhere)/alias.yaml"))
+        try h.truncate(atOffset: 0)
+        h.write(Data("monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 103}]\n".utf8))
+        try h.close()
+        let start = Date()
+        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"], timeout: 3)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.6, "within the 1 s check interval plus the apply time")
+        try waitUntil("the reload says it came from the periodic check") { sipspan.lines(containing: "policy reloaded").contains { $0.contains("trigger=poll") } }
+    }
+
     func testTwentyRapidWritesLeadToOneOrTwoReloadsEndingInTheLastContent() throws {
         let before = sipspan.lines(containing: "policy reloaded").count
         for i in 0..<20 {
