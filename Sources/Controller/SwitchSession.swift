@@ -194,7 +194,11 @@ final class SwitchSession {
                 controller.closeSession(self, reason: "port description reply too large"); return
             }
             pendingPorts += list
-            if !more { syncPorts = pendingPorts; pendingPorts = [] }
+            if !more {
+                // Adopt the snapshot at once: PORT_STATUS events that follow it apply on top of it.
+                syncPorts = pendingPorts; pendingPorts = []
+                setPorts(syncPorts ?? [])
+            }
         case let .flow(stats) where xid == syncXIDs.flows && syncFlows == nil:
             guard pendingFlows.count + stats.count <= 1_000_000 else {
                 controller.closeSession(self, reason: "flow stats reply too large"); return
@@ -208,9 +212,8 @@ final class SwitchSession {
     }
 
     private func completeSyncIfReady() {
-        if state == .syncing, let p = syncPorts, let f = syncFlows {
+        if state == .syncing, syncPorts != nil, let f = syncFlows {
             log.trace("sync received", metadata: ["dpid": .string(dpidText), "since_accept_ms": .string(sinceAccept)])
-            setPorts(p)
             finishSync(f, reason: "connect")
             state = .ready
             controller.bridgeReady(self)

@@ -7,7 +7,7 @@ import Yams
 /// alias bomb or deep nesting cannot make it run long.
 public struct PolicyParser {
     /// Files larger than this are refused before parsing.
-    public static let maximumFileSize = 1 << 20
+    public static let maximumFileSize = 256 << 10
     /// Nodes the walk may visit in one file (aliases count each time they are reached).
     public static let nodeBudget = 20_000
 
