@@ -23,6 +23,11 @@ final class SwitchSession {
         let reload: Int?
     }
 
+    /// Bounds on what one peer can make sipspan hold: OVS numbers ports below 65,280, and a bridge
+    /// carries at most a few thousand of sipspan's flows (the flow request filters by cookie).
+    static let maximumPorts = 65_536
+    static let maximumFlows = 100_000
+
     let serial: Int
     let connection: Connection
     unowned let controller: SipspanController
@@ -190,7 +195,7 @@ final class SwitchSession {
         let more = flags & multipartFlagMore != 0
         switch reply {
         case let .portDesc(list) where xid == syncXIDs.ports && syncPorts == nil:
-            guard pendingPorts.count + list.count <= 65_536 else {
+            guard pendingPorts.count + list.count <= SwitchSession.maximumPorts else {
                 controller.closeSession(self, reason: "port description reply too large"); return
             }
             pendingPorts += list
@@ -200,7 +205,7 @@ final class SwitchSession {
                 setPorts(syncPorts ?? [])
             }
         case let .flow(stats) where xid == syncXIDs.flows && syncFlows == nil:
-            guard pendingFlows.count + stats.count <= 1_000_000 else {
+            guard pendingFlows.count + stats.count <= SwitchSession.maximumFlows else {
                 controller.closeSession(self, reason: "flow stats reply too large"); return
             }
             pendingFlows += stats
@@ -341,6 +346,10 @@ final class SwitchSession {
         guard port.portNumber <= PortNumber.max else { return }
         switch reason {
         case .add, .modify:
+            guard ports[port.name] != nil || ports.count < SwitchSession.maximumPorts else {
+                controller.closeSession(self, reason: "more than \(SwitchSession.maximumPorts) ports announced")
+                return
+            }
             if let oldNumber = ports[port.name], oldNumber != port.portNumber { portNames[oldNumber] = nil }
             if let oldName = portNames[port.portNumber], oldName != port.name { ports[oldName] = nil; macs.forget(port: oldName) }
             ports[port.name] = port.portNumber
