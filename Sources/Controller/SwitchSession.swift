@@ -11,7 +11,7 @@ public func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 ///
 /// Runs on the controller's queue only. It never wipes a bridge: it reads what sipspan's cookie marks
 /// as installed and sends only the difference to the desired flow set, confirmed by one barrier.
-final class SwitchSession {
+final class SwitchSession: @unchecked Sendable {
     enum State: String { case awaitingHello = "hello", awaitingFeatures = "features", syncing, ready, closed }
 
     struct PendingChange {
@@ -359,8 +359,25 @@ final class SwitchSession {
             portNames[port.portNumber] = nil
             macs.forget(port: port.name)
         }
-        log.debug("port status", metadata: ["dpid": .string(dpidText), "port": .string(port.name), "ofport": .stringConvertible(port.portNumber), "reason": .string("\(reason)")])
-        if state == .ready { reconcile(reason: "port \(port.name) \(reason)") }
+        log.trace("port status", metadata: ["dpid": .string(dpidText), "port": .string(port.name), "ofport": .stringConvertible(port.portNumber), "reason": .string("\(reason)")])
+        if state == .ready { scheduleReconcile(reason: "port \(port.name) \(reason)") }
+    }
+
+    private var reconcileScheduled: String? = nil
+
+    /// Reconciles once after every message already read has been handled: a burst of events (a node
+    /// starting many VMs, a stream of learned MACs) costs one plan and one barrier, not one per event.
+    private func scheduleReconcile(reason: String) {
+        if let pending = reconcileScheduled {
+            if !pending.hasSuffix("…") { reconcileScheduled = pending + " …" }
+            return
+        }
+        reconcileScheduled = reason
+        controller.queue.async { [weak self] in
+            guard let self, let why = self.reconcileScheduled else { return }
+            self.reconcileScheduled = nil
+            if self.state == .ready { self.reconcile(reason: why) }
+        }
     }
 
     private func packetIn(_ p: PacketIn) {
@@ -370,7 +387,7 @@ final class SwitchSession {
         if macs.learn(mac, on: name) {
             controller.metrics.macsLearned.increment()
             log.info("guest MAC learned", metadata: ["dpid": .string(dpidText), "bridge": .string(bridgeName), "port": .string(name), "mac": .string(mac.description)])
-            reconcile(reason: "MAC \(mac) on \(name)")
+            scheduleReconcile(reason: "MAC \(mac) on \(name)")
         }
     }
 

@@ -104,9 +104,19 @@ public struct FlowPlanner: Sendable {
             }
         }
 
+        // Guest MACs of watched Proxmox NICs, and every watched NIC's monitors over all traffic classes:
+        // computed once, so pair flows cost O(watched × NICs with known MACs), not O(watched²).
+        var guestMACsOf: [String: [MACAddress]] = [:]
+        for name in watched where ProxmoxPortName(name) != nil {
+            let m = macs.macs(of: name)
+            if !m.isEmpty { guestMACsOf[name] = m }
+        }
+        let portsWithMACs = watched.filter { guestMACsOf[$0] != nil }
+        let allTargets = targets.mapValues { $0.values.reduce(into: Set<UInt32>()) { $0.formUnion($1) } }
+
         for name in watched {
             guard let ofport = ports[name], let byTraffic = targets[name] else { continue }
-            let guestMACs = ProxmoxPortName(name) != nil ? macs.macs(of: name) : []
+            let guestMACs = guestMACsOf[name] ?? []
             for (t, set) in byTraffic.sorted(by: { $0.key < $1.key }) where !set.isEmpty {
                 let tails = FlowPlanner.sipMatches(t)
                 flows += copyFlows(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], tails: tails, to: set)
@@ -114,27 +124,25 @@ public struct FlowPlanner: Sendable {
                     flows += copyFlows(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], tails: tails, to: set)
                 }
                 // A frame from one watched NIC to another is copied once, to the union of both sessions' monitors.
-                for other in watched where other != name {
+                for other in portsWithMACs where other != name {
                     guard let otherSet = targets[other]?[t], !otherSet.isSubset(of: set) else { continue }
-                    let otherMACs = ProxmoxPortName(other) != nil ? macs.macs(of: other) : []
-                    for mac in otherMACs {
+                    for mac in guestMACsOf[other] ?? [] {
                         flows += copyFlows(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: tails, to: set.union(otherSet))
                     }
                 }
             }
             // Later IP fragments carry no ports: those of a watched NIC go to all of its monitors, so a
             // large SIP message sent over UDP in fragments arrives whole (its first fragment has the ports).
-            let all = byTraffic.values.reduce(into: Set<UInt32>()) { $0.formUnion($1) }
+            let all = allTargets[name] ?? []
             if !all.isEmpty {
                 let frag = FlowPlanner.fragmentMatches
                 flows += copyFlows(priority: FlowPriority.fragmentFromGuest, base: [.inPort(ofport)], tails: frag, to: all)
                 for mac in guestMACs {
                     flows += copyFlows(priority: FlowPriority.fragmentToGuest, base: [.ethDst(mac)], tails: frag, to: all)
                 }
-                for other in watched where other != name {
-                    guard let otherAll = targets[other]?.values.reduce(into: Set<UInt32>(), { $0.formUnion($1) }), !otherAll.isSubset(of: all) else { continue }
-                    let otherMACs = ProxmoxPortName(other) != nil ? macs.macs(of: other) : []
-                    for mac in otherMACs {
+                for other in portsWithMACs where other != name {
+                    guard let otherAll = allTargets[other], !otherAll.isSubset(of: all) else { continue }
+                    for mac in guestMACsOf[other] ?? [] {
                         flows += copyFlows(priority: FlowPriority.fragmentBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: frag, to: all.union(otherAll))
                     }
                 }

@@ -1,0 +1,55 @@
+import Foundation
+import OpenFlow
+import TestSupport
+import XCTest
+
+/// Peers that complete the handshake and then misbehave: sipspan bounds what they cost and keeps
+/// serving the real bridge.
+final class FakeSwitchTests: XCTestCase {
+    var lab: Lab!
+    var sipspan: SipspanProcess!
+
+    override func setUpWithError() throws {
+        lab = try Lab()
+        try lab.ovs.addBridge("vmbr0", dpid: 0xa1, ports: [("tap101i0", 1, nil), ("tap103i0", 2, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: all\n")
+        sipspan = try lab.startSipspanControlling(containing: ["in_port=2,tp_dst=5060"])
+    }
+
+    override func tearDown() { lab?.stop() }
+
+    func testASwitchThatStopsReadingDoesNotStallTheOthers() throws {
+        // 3,000 watched VM NICs and a monitor: a flow set of about 2 MB that this switch never reads.
+        let ports = (0..<3000).map { PortDescription(portNumber: UInt32($0 + 1), name: "tap\(20000 + $0)i0") } + [PortDescription(portNumber: 4000, name: "tap900i1")]
+        let stalled = try FakeSwitch(port: sipspan.port, datapathID: 0xbad, ports: ports)
+        var rcvbuf: Int32 = 4096
+        setsockopt(stalled.peer.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, socklen_t(MemoryLayout<Int32>.size))
+        // Answer the handshake and sync, then read nothing more.
+        stalled.pump(seconds: 5) { stalled.flowMods > 0 || !self.sipspan.lines(containing: "dpid=0000000000000bad").isEmpty }
+        Thread.sleep(forTimeInterval: 0.3)
+        let start = Date()
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        try waitUntil(timeout: 3, "the real bridge gets the edit") { try !self.lab.ovs.flows("vmbr0").contains { $0.contains("in_port=2,tp_dst=5060") } }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "an edit reaches the real bridge while another switch is stuck")
+        XCTAssertTrue(sipspan.process.isRunning)
+        withExtendedLifetime(stalled) {}
+    }
+
+    func testAFloodOfPortAnnouncementsIsBounded() throws {
+        let fake = try FakeSwitch(port: sipspan.port, datapathID: 0xf00d, ports: [])
+        fake.pump(seconds: 5) { !self.sipspan.lines(containing: "dpid=000000000000f00d").isEmpty }
+        // 70,000 distinct ports announced as fast as the socket takes them (sends fail once sipspan closes).
+        for batch in 0..<70 {
+            var w = ByteWriter(capacity: 80 * 1000)
+            for i in 0..<1000 {
+                let n = batch * 1000 + i + 1
+                Message.portStatus(reason: .add, port: PortDescription(portNumber: UInt32(n), name: "p\(n)")).encode(xid: 0, into: &w)
+            }
+            fake.peer.send(w.bytes)
+        }
+        try waitUntil(timeout: 30, "the peer is closed for announcing too many ports") { !self.sipspan.lines(containing: "more than 65536 ports announced").isEmpty }
+        XCTAssertTrue(sipspan.process.isRunning)
+        XCTAssertTrue(sipspan.lines(containing: "dpid=00000000000000a1").contains { $0.contains("bridge connected") })
+        XCTAssertTrue(sipspan.lines(containing: "dpid=00000000000000a1").allSatisfy { !$0.contains("bridge disconnected") })
+    }
+}
