@@ -106,6 +106,7 @@ public final class SipspanController: @unchecked Sendable {
             ])
             byDatapath[dpid] = session
             closeSession(old, reason: "replaced by a newer connection from \(session.connection.peer)")
+            return true
         }
         byDatapath[dpid] = session
         return true
