@@ -35,6 +35,18 @@ final class FakeSwitchTests: XCTestCase {
         withExtendedLifetime(stalled) {}
     }
 
+    func testTwoConnectionsClaimingOneDatapathTheNewerWins() throws {
+        let ports = [PortDescription(portNumber: 1, name: "tap101i0"), PortDescription(portNumber: 3, name: "tap900i1")]
+        let first = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d0, ports: ports)
+        first.pump(seconds: 5) { first.flowMods > 0 }
+        let second = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d0, ports: ports)
+        second.pump(seconds: 5) { second.flowMods > 0 }
+        XCTAssertFalse(first.pump(seconds: 2), "the older connection is closed")
+        XCTAssertTrue(second.pump(seconds: 0.5), "the newer one stays")
+        try waitUntil("the replacement is logged") { !self.sipspan.lines(containing: "second connection for datapath; the newer one wins").isEmpty }
+        XCTAssertTrue(sipspan.lines(containing: "replaced by a newer connection").contains { $0.contains("dpid=000000000000d0d0") })
+    }
+
     func testAFloodOfPortAnnouncementsIsBounded() throws {
         let fake = try FakeSwitch(port: sipspan.port, datapathID: 0xf00d, ports: [])
         fake.pump(seconds: 5) { !self.sipspan.lines(containing: "dpid=000000000000f00d").isEmpty }
