@@ -28,7 +28,6 @@ final class Connection: @unchecked Sendable {
     /// Called once, with the reason, when the connection closes for any cause.
     var onClose: ((_ reason: String) -> Void)?
 
-
     init(transport: Transport, peer: String, queue: DispatchQueue) {
         self.transport = transport
         self.peer = peer

@@ -136,7 +136,7 @@ public final class SipspanController: @unchecked Sendable {
                 "reason": .string(reason),
             ])
         } else {
-            if reason != "sipspan is stopping" { metrics.badPeers.increment() }
+            if reason != SipspanController.stoppingReason { metrics.badPeers.increment() }
             limitedLog("connection closed", key: "closed-\(reason.prefix(40))", level: .notice, metadata: [
                 "peer": .string(session.connection.peer), "reason": .string(reason),
             ])
@@ -156,7 +156,7 @@ public final class SipspanController: @unchecked Sendable {
         logger.info("bridge confirmed", metadata: [
             "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "flows": .stringConvertible(session.installed.count),
             "flow_mods": .stringConvertible(session.flowModsSent),
-            "connect_to_confirmed_ms": .string(String(format: "%.2f", Double(at - session.connectedAt) / 1e6)),
+            "connect_to_confirmed_ms": .string(milliseconds(from: session.connectedAt, to: at)),
         ])
     }
 
@@ -205,9 +205,11 @@ public final class SipspanController: @unchecked Sendable {
         logger.info("policy applied", metadata: [
             "change": .string(r.reason), "added": .stringConvertible(r.added), "removed": .stringConvertible(r.removed),
             "bridges": .stringConvertible(r.bridges), "connected": .stringConvertible(byDatapath.count), "unconfirmed": .stringConvertible(r.lost),
-            "ms": .string(String(format: "%.1f", Double(monotonicNow() - r.detectedAt) / 1e6)),
+            "ms": .string(milliseconds(from: r.detectedAt, digits: 1)),
         ])
     }
+
+    static let stoppingReason = "sipspan is stopping"
 
     /// Stops listening and closes every connection. Installed flows stay in the switches.
     public func stop() {
@@ -215,7 +217,7 @@ public final class SipspanController: @unchecked Sendable {
             timer?.cancel(); timer = nil
             for l in listeners { l.stop() }
             listeners = []
-            for s in Array(sessions.values) { s.connection.close("sipspan is stopping") }
+            for s in Array(sessions.values) { s.connection.close(SipspanController.stoppingReason) }
         }
     }
 

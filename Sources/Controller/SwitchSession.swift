@@ -7,6 +7,11 @@ import Policy
 /// Monotonic nanoseconds.
 public func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// A duration between two `monotonicNow()` readings as milliseconds for a log field, e.g. "3.08".
+func milliseconds(from start: UInt64, to end: UInt64 = monotonicNow(), digits: Int = 2) -> String {
+    String(format: "%.\(digits)f", Double(end &- start) / 1e6)
+}
+
 /// The OpenFlow conversation with one bridge: handshake, sync, reconcile, keepalive, events.
 ///
 /// Runs on the controller's queue only. It never wipes a bridge: it reads what sipspan's cookie marks
@@ -71,7 +76,7 @@ final class SwitchSession: @unchecked Sendable {
         packetIns = TokenBucket(perSecond: controller.options.packetInRate, burst: controller.options.packetInRate, now: now)
     }
 
-    private var sinceAccept: String { String(format: "%.2f", Double(monotonicNow() - connectedAt) / 1e6) }
+    private var sinceAccept: String { milliseconds(from: connectedAt) }
 
     var dpidText: String { datapathID.map { hex16($0) } ?? "?" }
 
@@ -276,7 +281,7 @@ final class SwitchSession: @unchecked Sendable {
         }
         let diff = FlowDiff(installed: Array(installed.values), desired: newPlan.flows)
         if diff.isEmpty {
-            if confirmedAt == nil && pendingBarriers.isEmpty { confirmedAt = monotonicNow(); controller.bridgeConfirmed(self) }
+            confirmIfFirst(now: monotonicNow())
             return (0, 0)
         }
         if log.logLevel <= .debug {
@@ -295,24 +300,28 @@ final class SwitchSession: @unchecked Sendable {
         return (diff.adds.count, diff.deletes.count)
     }
 
+    /// Records (once) the moment the bridge first holds its complete flow set: nothing is in flight.
+    private func confirmIfFirst(now: UInt64) {
+        guard confirmedAt == nil && pendingBarriers.isEmpty else { return }
+        confirmedAt = now
+        controller.bridgeConfirmed(self)
+    }
+
     /// Reloads whose barriers this session still owes.
     var pendingReloads: [Int] { pendingBarriers.values.compactMap(\.reload) }
 
     private func barrierReply(xid: UInt32) {
         guard let change = pendingBarriers.removeValue(forKey: xid) else { return }
-        let ms = Double(monotonicNow() - change.started) / 1e6
+        let now = monotonicNow()
         changesApplied += 1
         controller.metrics.changesApplied.increment()
-        controller.metrics.changeSeconds.record(ms / 1000)
-        if confirmedAt == nil && pendingBarriers.isEmpty {
-            confirmedAt = monotonicNow()
-            controller.bridgeConfirmed(self)
-        }
+        controller.metrics.changeSeconds.record(Double(now - change.started) / 1e9)
+        confirmIfFirst(now: now)
         if let reload = change.reload { controller.reloadConfirmed(reload, by: self) }
         log.info("flows applied", metadata: [
             "dpid": .string(dpidText), "bridge": .string(bridgeName), "reason": .string(change.reason),
             "added": .stringConvertible(change.added), "removed": .stringConvertible(change.removed),
-            "ms": .string(String(format: "%.2f", ms)),
+            "ms": .string(milliseconds(from: change.started, to: now)),
         ])
         if resyncRequested && pendingBarriers.isEmpty && !auditing {
             resyncRequested = false

@@ -55,6 +55,7 @@ public struct FlowPlanner: Sendable {
 
         // Each port name is parsed and looked up once; the indexes make this O(ports), whatever the policy's size.
         let parsed = names.map { ProxmoxPortName($0) }
+        let guestNICs = Set(zip(names, parsed).compactMap { $1 == nil ? nil : $0 })
         var monitorsOfSession: [Int: Set<UInt32>] = [:]
         var monitorNames = Set<String>()
         for (name, p) in zip(names, parsed) {
@@ -107,51 +108,51 @@ public struct FlowPlanner: Sendable {
         // Guest MACs of watched Proxmox NICs, and every watched NIC's monitors over all traffic classes:
         // computed once, so pair flows cost O(watched × NICs with known MACs), not O(watched²).
         var guestMACsOf: [String: [MACAddress]] = [:]
-        for name in watched where ProxmoxPortName(name) != nil {
+        for name in watched where guestNICs.contains(name) {
             let m = macs.macs(of: name)
             if !m.isEmpty { guestMACsOf[name] = m }
         }
         let portsWithMACs = watched.filter { guestMACsOf[$0] != nil }
         let allTargets = targets.mapValues { $0.values.reduce(into: Set<UInt32>()) { $0.formUnion($1) } }
 
+        /// The copies of one watched NIC for one kind of traffic (`tails`): frames it sends, frames sent
+        /// to its guest MACs, and frames it sends to another watched NIC whose monitors `set` lacks
+        /// (copied once, to the union of both).
+        func guestCopies(_ name: String, ofport: UInt32, tails: [([OXMField], UInt16)], to set: Set<UInt32>,
+                         priorities: (from: UInt16, to: UInt16, between: UInt16), monitorsOf: (String) -> Set<UInt32>?) -> [Flow] {
+            var out = copyFlows(priority: priorities.from, base: [.inPort(ofport)], tails: tails, to: set)
+            for mac in guestMACsOf[name] ?? [] {
+                out += copyFlows(priority: priorities.to, base: [.ethDst(mac)], tails: tails, to: set)
+            }
+            for other in portsWithMACs where other != name {
+                guard let otherSet = monitorsOf(other), !otherSet.isSubset(of: set) else { continue }
+                for mac in guestMACsOf[other] ?? [] {
+                    out += copyFlows(priority: priorities.between, base: [.inPort(ofport), .ethDst(mac)], tails: tails, to: set.union(otherSet))
+                }
+            }
+            return out
+        }
+
         for name in watched {
             guard let ofport = ports[name], let byTraffic = targets[name] else { continue }
-            let guestMACs = guestMACsOf[name] ?? []
             for (t, set) in byTraffic.sorted(by: { $0.key < $1.key }) where !set.isEmpty {
-                let tails = FlowPlanner.sipMatches(t)
-                flows += copyFlows(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], tails: tails, to: set)
-                for mac in guestMACs {
-                    flows += copyFlows(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], tails: tails, to: set)
-                }
-                // A frame from one watched NIC to another is copied once, to the union of both sessions' monitors.
-                for other in portsWithMACs where other != name {
-                    guard let otherSet = targets[other]?[t], !otherSet.isSubset(of: set) else { continue }
-                    for mac in guestMACsOf[other] ?? [] {
-                        flows += copyFlows(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: tails, to: set.union(otherSet))
-                    }
-                }
+                flows += guestCopies(name, ofport: ofport, tails: FlowPlanner.sipMatches(t), to: set,
+                                     priorities: (FlowPriority.copyFromGuest, FlowPriority.copyToGuest, FlowPriority.copyBetweenGuests),
+                                     monitorsOf: { targets[$0]?[t] })
             }
             // Later IP fragments carry no ports: those of a watched NIC go to all of its monitors, so a
             // large SIP message sent over UDP in fragments arrives whole (its first fragment has the ports).
             let all = allTargets[name] ?? []
             if !all.isEmpty {
-                let frag = FlowPlanner.fragmentMatches
-                flows += copyFlows(priority: FlowPriority.fragmentFromGuest, base: [.inPort(ofport)], tails: frag, to: all)
-                for mac in guestMACs {
-                    flows += copyFlows(priority: FlowPriority.fragmentToGuest, base: [.ethDst(mac)], tails: frag, to: all)
-                }
-                for other in portsWithMACs where other != name {
-                    guard let otherAll = allTargets[other], !otherAll.isSubset(of: all) else { continue }
-                    for mac in guestMACsOf[other] ?? [] {
-                        flows += copyFlows(priority: FlowPriority.fragmentBetweenGuests, base: [.inPort(ofport), .ethDst(mac)], tails: frag, to: all.union(otherAll))
-                    }
-                }
+                flows += guestCopies(name, ofport: ofport, tails: FlowPlanner.fragmentMatches, to: all,
+                                     priorities: (FlowPriority.fragmentFromGuest, FlowPriority.fragmentToGuest, FlowPriority.fragmentBetweenGuests),
+                                     monitorsOf: { allTargets[$0] })
             }
-            if ProxmoxPortName(name) != nil && !all.isEmpty {
+            if guestNICs.contains(name) && !all.isEmpty {
                 learning.insert(ofport)
                 flows.append(Flow(priority: FlowPriority.learnUnknown, match: Match([.inPort(ofport)]),
                                   instructions: [.applyActions([.normal, .output(port: PortNumber.controller, maxLength: learningPacketBytes)])], cookie: learnCookie))
-                for mac in guestMACs {
+                for mac in guestMACsOf[name] ?? [] {
                     flows.append(Flow(priority: FlowPriority.learnKnown, match: Match([.inPort(ofport), .ethSrc(mac)]),
                                       instructions: [.applyActions([.normal])], cookie: learnCookie))
                 }
