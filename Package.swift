@@ -20,11 +20,13 @@ let package = Package(
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Desired flows for a bridge and the reconciler's diff. Pure.
         .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
+        // The switch session as a state machine: (input, now, context) -> [actions]. Pure, no I/O.
+        .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning"]),
         // OpenSSL as a system library (TLS for ssl: controllers).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.
         .target(name: "Controller", dependencies: [
-            "OpenFlow", "Policy", "FlowPlanning", "COpenSSL",
+            "OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
+        .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]
 )

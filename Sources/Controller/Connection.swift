@@ -1,5 +1,6 @@
 import Dispatch
 import OpenFlow
+import SwitchProtocol
 
 /// One switch connection's byte plumbing on Dispatch sources: reads frames, writes without blocking.
 ///
@@ -26,7 +27,7 @@ final class Connection: @unchecked Sendable {
     /// Called with each whole frame.
     var onFrame: ((_ frame: [UInt8]) -> Void)?
     /// Called once, with the reason, when the connection closes for any cause.
-    var onClose: ((_ reason: String) -> Void)?
+    var onClose: ((_ reason: CloseReason) -> Void)?
 
     init(transport: Transport, peer: String, queue: DispatchQueue) {
         self.transport = transport
@@ -52,7 +53,7 @@ final class Connection: @unchecked Sendable {
         }
         output.append(contentsOf: bytes)
         if output.count - outputStart > Connection.maximumPendingOutput {
-            close("peer is not reading: more than \(Connection.maximumPendingOutput / 1024 / 1024) MiB pending")
+            close(CloseReason(.notReading, "peer is not reading: more than \(Connection.maximumPendingOutput / 1024 / 1024) MiB pending"))
             return
         }
         flush()
@@ -73,9 +74,9 @@ final class Connection: @unchecked Sendable {
                 // next read event retries the write).
                 setWriteInterest(transport.wantsWritable); return
             case .closed:
-                close("peer closed the connection"); return
+                close(CloseReason(.peerClosed, "peer closed the connection")); return
             case let .failed(why):
-                close("write failed: \(why)"); return
+                close(CloseReason(.ioError, "write failed: \(why)")); return
             }
         }
         if outputStart == output.count {
@@ -101,15 +102,15 @@ final class Connection: @unchecked Sendable {
                 do {
                     while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
                 } catch {
-                    close("framing error: \(error)")
+                    close(CloseReason(.malformedMessage, "framing error: \(error)"))
                 }
             case .wouldBlock:
                 if pendingOutput > 0 { flush() }
                 return
             case .closed:
-                close("peer closed the connection"); return
+                close(CloseReason(.peerClosed, "peer closed the connection")); return
             case let .failed(why):
-                close("read failed: \(why)"); return
+                close(CloseReason(.ioError, "read failed: \(why)")); return
             }
             if pendingOutput > 0 && !writeSourceActive { flush() }
             if !transport.hasBufferedInput { return }
@@ -118,7 +119,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Closes the socket (after trying once more to write what is pending) and reports `reason`.
-    func close(_ reason: String) {
+    func close(_ reason: CloseReason) {
         guard !isClosed else { return }
         if outputStart < output.count {
             _ = output.withUnsafeBytes { raw in transport.write(UnsafeRawBufferPointer(rebasing: raw[outputStart...])) }

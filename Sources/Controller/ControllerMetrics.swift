@@ -11,6 +11,7 @@ public final class ControllerMetrics: Sendable {
     let changeSeconds: ValueHistogram
     let switchErrors: Counter
     let badPeers: Counter
+    let claimsRefused: Counter
     let macsLearned: Counter
     let reloadsApplied: Counter
     let reloadsRejected: Counter
@@ -25,6 +26,7 @@ public final class ControllerMetrics: Sendable {
                                                     help: "Time from sending a flow change to its barrier reply.")
         switchErrors = registry.makeCounter(name: "sipspan_switch_errors_total", help: "OFPT_ERROR messages received from switches.")
         badPeers = registry.makeCounter(name: "sipspan_bad_peers_total", help: "Connections closed for a protocol violation or timeout before the handshake.")
+        claimsRefused = registry.makeCounter(name: "sipspan_datapath_claims_refused_total", help: "Connections refused because a live connection already serves their datapath id.")
         macsLearned = registry.makeCounter(name: "sipspan_guest_macs_learned_total", help: "Guest MAC addresses learned on watched NICs.")
         reloadsApplied = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "applied")], help: "Policy reloads.")
         reloadsRejected = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "rejected")], help: "Policy reloads.")

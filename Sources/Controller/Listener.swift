@@ -8,13 +8,22 @@ final class Listener: @unchecked Sendable {
     let fd: Int32
     let address: String
     private let source: DispatchSourceRead
+    private let queue: DispatchQueue
     private let onAccept: (Int32, String) -> Void
+    /// Called (on the queue) when accepting pauses because the process or system is out of descriptors.
+    var onPause: ((_ error: Int32, _ seconds: Double) -> Void)?
+    private var paused = false
+    private var stopped = false
+    /// How long accepting pauses after EMFILE/ENFILE: the pending connections wait in the backlog
+    /// instead of waking the listener in a busy loop.
+    static let pauseAfterExhaustion = 0.5
 
     init(host: String, port: UInt16, queue: DispatchQueue, onAccept: @escaping (Int32, String) -> Void) throws {
         fd = try Socket.listen(host: host, port: port)
         let bound = Socket.localPort(fd) ?? port
         address = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
         self.onAccept = onAccept
+        self.queue = queue
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [weak self] in self?.acceptAll() }
         let fd = self.fd
@@ -32,8 +41,12 @@ final class Listener: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &len) }
             }
             if client < 0 {
-                if errno == EINTR { continue }
-                return // EAGAIN, or a transient error (EMFILE, ECONNABORTED): wait for the next event
+                let e = errno
+                switch e {
+                case EINTR, ECONNABORTED, EPROTO: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: pause(e); return
+                default: return // EAGAIN: nothing more to accept
+                }
             }
             let peer = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, len) } }
             do {
@@ -46,5 +59,23 @@ final class Listener: @unchecked Sendable {
         }
     }
 
-    func stop() { source.cancel() }
+    /// Stops watching the socket for a while; the read source would otherwise fire at once, forever.
+    private func pause(_ error: Int32) {
+        guard !paused, !stopped else { return }
+        paused = true
+        source.suspend()
+        onPause?(error, Listener.pauseAfterExhaustion)
+        queue.asyncAfter(deadline: .now() + Listener.pauseAfterExhaustion) { [weak self] in
+            guard let self, self.paused else { return }
+            self.paused = false
+            self.source.resume()
+        }
+    }
+
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        if paused { paused = false; source.resume() }
+        source.cancel()
+    }
 }

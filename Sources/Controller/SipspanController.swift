@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import OpenFlow
 import Policy
+import SwitchProtocol
 
 /// The controller: listeners, one session per bridge connection, the policy in force.
 ///
@@ -20,8 +21,8 @@ public final class SipspanController: @unchecked Sendable {
     let queue = DispatchQueue(label: "sipspan.controller")
     private(set) var policy: PolicySet
     private var listeners: [Listener] = []
-    private var sessions: [Int: SwitchSession] = [:]
-    private var byDatapath: [UInt64: SwitchSession] = [:]
+    private var sessions: [Int: BridgeConnection] = [:]
+    private var byDatapath: [UInt64: BridgeConnection] = [:]
     private var nextSerial = 1
     private var timer: DispatchSourceTimer?
     private var logLimiter = LogLimiter()
@@ -38,7 +39,10 @@ public final class SipspanController: @unchecked Sendable {
     /// Starts listening on every "[tcp:|ssl:]HOST:PORT"; `ssl:` needs `tls`. Returns the bound addresses.
     @discardableResult
     public func start(listen addresses: [String], tls: TLSConfiguration? = nil) throws -> [String] {
-        try queue.sync {
+        // A write to a peer that reset must fail with EPIPE, not kill the process: OpenSSL writes to
+        // its sockets without MSG_NOSIGNAL.
+        signal(SIGPIPE, SIG_IGN)
+        return try queue.sync {
             var tlsContext: TLSContext? = nil
             for a in addresses {
                 let secure = a.hasPrefix("ssl:")
@@ -56,12 +60,18 @@ public final class SipspanController: @unchecked Sendable {
                         do {
                             self.accepted(try TLSTransport(fd: fd, context: context), peer: peer)
                         } catch {
-                            self.limitedLog("TLS setup failed", key: "tls-setup", level: .error, metadata: ["peer": .string(peer), "error": .string("\(error)")])
+                            self.limitedLog("TLS setup failed", key: .tlsSetupFailed, level: .error, metadata: ["peer": .string(peer), "error": .string("\(error)")])
                             _ = Glibc.close(fd)
                         }
                     } else {
                         self.accepted(TCPTransport(fd: fd), peer: peer)
                     }
+                }
+                l.onPause = { [unowned self] error, seconds in
+                    self.limitedLog("accept paused: out of file descriptors", key: .acceptFailed, level: .error, metadata: [
+                        "error": .string(String(cString: strerror(error))), "pause_s": .stringConvertible(seconds),
+                        "connections": .stringConvertible(self.sessions.count),
+                    ])
                 }
                 listeners.append(l)
                 logger.info("listening", metadata: ["address": .string((secure ? "ssl:" : "") + l.address)])
@@ -80,7 +90,7 @@ public final class SipspanController: @unchecked Sendable {
 
     private func accepted(_ transport: Transport, peer: String) {
         guard sessions.count < options.maximumConnections else {
-            limitedLog("connection refused: too many connections", key: "too-many", level: .warning, metadata: [
+            limitedLog("connection refused: too many connections", key: .tooManyConnections, level: .warning, metadata: [
                 "peer": .string(peer), "limit": .stringConvertible(options.maximumConnections),
             ])
             transport.close()
@@ -89,42 +99,57 @@ public final class SipspanController: @unchecked Sendable {
         let connection = Connection(transport: transport, peer: peer, queue: queue)
         let serial = nextSerial
         nextSerial += 1
-        let session = SwitchSession(serial: serial, connection: connection, controller: self)
+        let session = BridgeConnection(serial: serial, connection: connection, controller: self)
         sessions[serial] = session
-        connection.onFrame = { [unowned session] frame in session.received(frame) }
+        connection.onFrame = { [unowned session] frame in session.feed(.frame(frame)) }
         connection.onClose = { [unowned self, unowned session] reason in self.connectionClosed(session, reason: reason) }
         connection.start()
-        session.start()
+        session.feed(.connected)
     }
 
-    /// Records a session's datapath id; a newer connection for the same datapath replaces the older one.
-    func register(_ session: SwitchSession) -> Bool {
-        guard let dpid = session.datapathID else { return false }
+    /// What every session plans with.
+    var planningContext: PlanningContext { PlanningContext(policy: policy, planner: options.planner) }
+
+    /// Records which connection serves datapath `dpid`. An established connection that answers keeps
+    /// it: the newcomer is refused (`DatapathClaim`). One that left an echo unanswered gives way.
+    func claim(_ dpid: UInt64, by session: BridgeConnection) {
+        let now = monotonicNow()
         if let old = byDatapath[dpid], old !== session {
-            logger.warning("second connection for datapath; the newer one wins", metadata: [
-                "dpid": .string(hex16(dpid)), "old_peer": .string(old.connection.peer), "new_peer": .string(session.connection.peer),
-            ])
-            byDatapath[dpid] = session
-            closeSession(old, reason: "replaced by a newer connection from \(session.connection.peer)")
-            return true
+            switch DatapathClaim.decide(echoOutstandingSince: old.session.echoSentAt, now: now, configuration: options.session) {
+            case .keepIncumbent:
+                metrics.claimsRefused.increment()
+                limitedLog("datapath already served by a live connection; newcomer refused", key: .datapathClaimRefused(dpid), level: .warning, metadata: [
+                    "dpid": .string(hex16(dpid)), "serving_peer": .string(old.connection.peer), "refused_peer": .string(session.connection.peer),
+                ])
+                closeSession(session, reason: CloseReason(.datapathInUse, "datapath \(hex16(dpid)) is served by \(old.connection.peer), which still answers"))
+                return
+            case .replaceIncumbent:
+                logger.warning("connection for datapath went silent; the new one takes over", metadata: [
+                    "dpid": .string(hex16(dpid)), "old_peer": .string(old.connection.peer), "new_peer": .string(session.connection.peer),
+                ])
+                byDatapath[dpid] = session
+                closeSession(old, reason: CloseReason(.replaced, "silent; replaced by a new connection from \(session.connection.peer)"))
+                return
+            }
         }
         byDatapath[dpid] = session
-        return true
     }
 
-    func closeSession(_ session: SwitchSession, reason: String) {
+    func closeSession(_ session: BridgeConnection, reason: CloseReason) {
         session.connection.close(reason)
     }
 
-    private func connectionClosed(_ session: SwitchSession, reason: String) {
-        let wasReady = session.state == .ready || session.state == .syncing
-        session.closed()
-        sessions[session.serial] = nil
-        if let dpid = session.datapathID, byDatapath[dpid] === session { byDatapath[dpid] = nil }
+    private func connectionClosed(_ bridge: BridgeConnection, reason: CloseReason) {
+        let session = bridge.session
+        // A connection that held its datapath was a bridge being served; any other was a peer that never got that far.
+        let wasReady = session.datapathID.map { byDatapath[$0] === bridge } ?? false
+        bridge.markClosed()
+        sessions[bridge.serial] = nil
+        if let dpid = session.datapathID, byDatapath[dpid] === bridge { byDatapath[dpid] = nil }
         // A reload waiting on this bridge's barrier completes without it; the bridge gets the
         // current policy when it reconnects.
         for id in Set(session.pendingReloads) where reloads[id] != nil {
-            reloads[id]?.pending.remove(session.serial)
+            reloads[id]?.pending.remove(bridge.serial)
             reloads[id]?.lost += 1
             finishReloadIfDone(id)
         }
@@ -132,26 +157,27 @@ public final class SipspanController: @unchecked Sendable {
             metrics.disconnects.increment()
             metrics.bridgesConnected.set(Int64(readyBridges))
             logger.info("bridge disconnected", metadata: [
-                "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(session.connection.peer),
-                "reason": .string(reason),
+                "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(bridge.connection.peer),
+                "reason": .string(reason.description),
             ])
         } else {
-            if reason != SipspanController.stoppingReason { metrics.badPeers.increment() }
-            limitedLog("connection closed", key: "closed-\(reason.prefix(40))", level: .notice, metadata: [
-                "peer": .string(session.connection.peer), "reason": .string(reason),
+            if reason.isPeerFault { metrics.badPeers.increment() }
+            limitedLog("connection closed", key: .connectionClosed(reason.kind), level: .notice, metadata: [
+                "peer": .string(bridge.connection.peer), "reason": .string(reason.description),
             ])
         }
     }
 
     /// Bridges past their handshake and first sync.
-    var readyBridges: Int { byDatapath.values.filter { $0.state == .ready }.count }
+    var readyBridges: Int { byDatapath.values.filter { $0.session.state == .ready }.count }
 
-    func bridgeReady(_ session: SwitchSession) {
+    func bridgeReady(_ session: BridgeConnection) {
         metrics.connects.increment()
         metrics.bridgesConnected.set(Int64(readyBridges))
     }
 
-    func bridgeConfirmed(_ session: SwitchSession) {
+    func bridgeConfirmed(_ bridge: BridgeConnection) {
+        let session = bridge.session
         guard let at = session.confirmedAt else { return }
         logger.info("bridge confirmed", metadata: [
             "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "flows": .stringConvertible(session.installed.count),
@@ -160,7 +186,7 @@ public final class SipspanController: @unchecked Sendable {
         ])
     }
 
-    func limitedLog(_ message: Logger.Message, key: String, level: Logger.Level, metadata: Logger.Metadata) {
+    func limitedLog(_ message: Logger.Message, key: LogLimitKey, level: Logger.Level, metadata: Logger.Metadata) {
         let (ok, suppressed) = logLimiter.allow(key, now: monotonicNow())
         guard ok else { return }
         var m = metadata
@@ -170,7 +196,7 @@ public final class SipspanController: @unchecked Sendable {
 
     private func tick() {
         let now = monotonicNow()
-        for s in Array(sessions.values) { s.tick(now: now) }
+        for s in Array(sessions.values) { s.feed(.tick, now: now) }
     }
 
     /// Puts a new policy in force and reconciles every connected bridge; logs one line when every
@@ -183,7 +209,7 @@ public final class SipspanController: @unchecked Sendable {
             nextReload += 1
             var reload = PolicyReload(reason: reason, detectedAt: detectedAt)
             for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) {
-                let (added, removed) = s.reconcile(reason: reason, reload: id)
+                let (added, removed) = s.planChanged(reload: id)
                 guard added + removed > 0 else { continue }
                 reload.added += added; reload.removed += removed
                 reload.pending.insert(s.serial)
@@ -194,7 +220,7 @@ public final class SipspanController: @unchecked Sendable {
         }
     }
 
-    func reloadConfirmed(_ id: Int, by session: SwitchSession) {
+    func reloadConfirmed(_ id: Int, by session: BridgeConnection) {
         reloads[id]?.pending.remove(session.serial)
         finishReloadIfDone(id)
     }
@@ -205,11 +231,11 @@ public final class SipspanController: @unchecked Sendable {
         logger.info("policy applied", metadata: [
             "change": .string(r.reason), "added": .stringConvertible(r.added), "removed": .stringConvertible(r.removed),
             "bridges": .stringConvertible(r.bridges), "connected": .stringConvertible(byDatapath.count), "unconfirmed": .stringConvertible(r.lost),
-            "ms": .string(milliseconds(from: r.detectedAt, digits: 1)),
+            "ms": .string(milliseconds(from: r.detectedAt, to: monotonicNow(), digits: 1)),
         ])
     }
 
-    static let stoppingReason = "sipspan is stopping"
+    static let stoppingReason = CloseReason(.stopping, "sipspan is stopping")
 
     /// Stops listening and closes every connection. Installed flows stay in the switches.
     public func stop() {
@@ -225,11 +251,13 @@ public final class SipspanController: @unchecked Sendable {
     public func status() -> ControllerStatus {
         queue.sync {
             let now = monotonicNow()
-            let bridges = sessions.values.sorted { ($0.datapathID ?? 0, $0.serial) < ($1.datapathID ?? 0, $1.serial) }.map { s in
-                BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, peer: s.connection.peer, state: s.state.rawValue,
-                             connectedSeconds: Double(now - s.connectedAt) / 1e9, ports: s.ports.count, flows: s.installed.count,
-                             watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
-                             learnedMACs: s.macs.count, flowModsSent: s.flowModsSent, notices: s.plan?.notices ?? [])
+            let bridges = sessions.values.sorted { ($0.session.datapathID ?? 0, $0.serial) < ($1.session.datapathID ?? 0, $1.serial) }.map { b in
+                let s = b.session
+                return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, peer: b.connection.peer, state: s.state.rawValue,
+                                    connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
+                                    watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
+                                    learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
+                                    notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
             }
             return ControllerStatus(uptimeSeconds: Double(now - started) / 1e9, sessions: policy.sessions.map(\.name), bridges: bridges)
         }

@@ -59,6 +59,8 @@ final class TLSTransport: Transport {
     let fd: Int32
     private let ssl: OpaquePointer
     private var closed = false
+    /// After a fatal error (a reset, a protocol error) OpenSSL must not send close_notify.
+    private var failed = false
     private(set) var wantsWritable = false
 
     init(fd: Int32, context: TLSContext) throws {
@@ -79,10 +81,12 @@ final class TLSTransport: Transport {
         case SSL_ERROR_WANT_WRITE: wantsWritable = true; return .wouldBlock
         case SSL_ERROR_ZERO_RETURN: return .closed
         case SSL_ERROR_SYSCALL:
+            failed = true
             let e = errno
             _ = TLSError.drainErrors()
             return n == 0 || e == 0 ? .closed : .failed("TLS: \(String(cString: strerror(e)))")
         default:
+            failed = true
             return .failed("TLS: \(TLSError.drainErrors())")
         }
     }
@@ -100,7 +104,9 @@ final class TLSTransport: Transport {
     func close() {
         guard !closed else { return }
         closed = true
-        _ = SSL_shutdown(ssl)
+        // close_notify only on a healthy connection; the process ignores SIGPIPE besides, so a write
+        // to a peer that reset never kills it.
+        if !failed { _ = SSL_shutdown(ssl) }
         SSL_free(ssl)
         _ = Glibc.close(fd)
     }

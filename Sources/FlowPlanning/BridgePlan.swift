@@ -28,6 +28,10 @@ public struct FlowPlanner: Sendable {
 
     static let ethTypes: [UInt16] = [0x0800, 0x86dd]
 
+    /// The learning switch every bridge always has: table 0, priority 0, any frame, NORMAL.
+    public static let normalFlow = Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])],
+                                        cookie: FlowCookie.cookie(.forwarding))
+
     /// The match tails of one traffic class: source port or destination port, IPv4 and IPv6. The
     /// destination variant sits one priority higher so a frame matching both hits one flow, by rule.
     static func sipMatches(_ t: TrafficClass) -> [([OXMField], UInt16)] {
@@ -48,9 +52,7 @@ public struct FlowPlanner: Sendable {
     /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
     public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable) -> BridgePlan {
         let names = ports.filter { $0.value <= PortNumber.max }.keys.sorted()
-        var flows: [Flow] = [
-            Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])], cookie: FlowCookie.cookie(.forwarding)),
-        ]
+        var flows: [Flow] = [FlowPlanner.normalFlow]
         var notices: [String] = []
 
         // Each port name is parsed and looked up once; the indexes make this O(ports), whatever the policy's size.

@@ -42,6 +42,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Seconds a new connection has to complete the OpenFlow handshake.")
     var handshakeTimeout: Double = 10
 
+    @Option(name: .long, help: "Seconds a bridge has to answer a sync (port list, flows) or a barrier before it is disconnected.")
+    var replyTimeout: Double = 10
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -54,7 +57,7 @@ struct Serve: ParsableCommand {
                 throw ValidationError("ssl: listeners need all of --tls-key, --tls-cert and --tls-ca")
             }
         }
-        guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0 else {
+        guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0, replyTimeout > 0 else {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -81,10 +84,12 @@ struct Serve: ParsableCommand {
 
         var options = ControllerOptions()
         options.planner.monitorVLAN = monitorVlan
-        options.auditInterval = audit
-        options.echoInterval = echoInterval
-        options.deadPeerTimeout = deadPeerTimeout
-        options.handshakeTimeout = handshakeTimeout
+        options.session.auditInterval = audit
+        options.session.echoInterval = echoInterval
+        options.session.deadPeerTimeout = deadPeerTimeout
+        options.session.handshakeTimeout = handshakeTimeout
+        options.session.syncTimeout = replyTimeout
+        options.session.barrierTimeout = replyTimeout
         let controller = SipspanController(policy: initial, options: options, logger: logger)
         do {
             let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
@@ -100,7 +105,6 @@ struct Serve: ParsableCommand {
         watcher.metrics = controller.metrics
         watcher.start()
 
-        var statusServer: StatusServer? = nil
         if status != "off" && !status.isEmpty {
             let server = StatusServer { path in
                 switch path {
@@ -118,14 +122,13 @@ struct Serve: ParsableCommand {
             do {
                 let address = try server.start(status)
                 logger.info("status endpoint", metadata: ["address": .string(address)])
-                statusServer = server
+                Daemon.keep(server)
             } catch {
                 logger.warning("status endpoint unavailable", metadata: ["address": .string(status), "error": .string("\(error)")])
             }
         }
 
         let signals = DispatchQueue(label: "sipspan.signals")
-        var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: signals)
@@ -141,8 +144,10 @@ struct Serve: ParsableCommand {
                 }
             }
             s.resume()
-            sources.append(s)
+            Daemon.keep(s as AnyObject)
         }
-        withExtendedLifetime((sources, statusServer)) { dispatchMain() }
+        Daemon.keep(controller)
+        Daemon.keep(watcher)
+        dispatchMain()
     }
 }

@@ -1,0 +1,38 @@
+import FlowPlanning
+import Policy
+
+/// Timeouts and bounds of one switch session. Every state that waits for the peer has a deadline here.
+public struct SessionConfiguration: Hashable, Sendable {
+    /// Send ECHO_REQUEST after this many idle seconds.
+    public var echoInterval: Double = 5
+    /// An echo request unanswered this long makes the connection lose its datapath to a newcomer.
+    public var echoReplyTimeout: Double = 2
+    /// Close a connection that has sent nothing for this many seconds.
+    public var deadPeerTimeout: Double = 15
+    /// HELLO and FEATURES_REPLY must arrive within this many seconds of the connection.
+    public var handshakeTimeout: Double = 10
+    /// The replies to a sync (port list, flow stats) must be complete within this many seconds.
+    public var syncTimeout: Double = 10
+    /// A barrier must be answered within this many seconds.
+    public var barrierTimeout: Double = 10
+    /// Re-read the bridge's flows this often and repair drift (0 = never).
+    public var auditInterval: Double = 60
+    /// PACKET_INs per second accepted for MAC learning.
+    public var packetInRate: Double = 100
+    /// OVS numbers ports below 65,280.
+    public var maximumPorts = 65_536
+    /// Flows one flow-stats reply may hold (sipspan's and the operator's together).
+    public var maximumFlows = 100_000
+
+    public init() {}
+}
+
+/// What the planner needs besides the bridge's own state: the policy in force and how to plan.
+public struct PlanningContext: Sendable {
+    public var policy: PolicySet
+    public var planner: FlowPlanner
+
+    public init(policy: PolicySet, planner: FlowPlanner = FlowPlanner()) {
+        self.policy = policy; self.planner = planner
+    }
+}

@@ -1,0 +1,515 @@
+import FlowPlanning
+import OpenFlow
+import Policy
+
+/// The OpenFlow conversation with one bridge as a state machine: `(input, now, context) → [actions]`.
+///
+/// Pure: it owns its xids, its barrier bookkeeping and its timeouts, and does no I/O. The runtime feeds
+/// it frames, ticks and plan changes and executes what it returns (send, close, log, …). It never
+/// wipes a bridge: it reads back what is installed and sends only the difference to the desired flow
+/// set, confirmed by one barrier; flows with another cookie (an operator's) are never replaced.
+public struct SwitchSession: Sendable {
+    public enum State: String, Sendable { case awaitingHello = "hello", awaitingFeatures = "features", syncing, ready, closed }
+
+    /// A change sent and not yet confirmed by its barrier.
+    struct PendingChange: Sendable {
+        let reason: ReconcileReason
+        let added: Int
+        let removed: Int
+        let reload: Int?
+        let started: UInt64
+    }
+
+    /// A sync in flight: the requests' xids and what their replies delivered so far.
+    struct Sync: Sendable {
+        let portsXID: UInt32?
+        let flowsXID: UInt32
+        let sentAt: UInt64
+        var ports: [PortDescription] = []
+        var portsDone: Bool
+        var flows: [FlowStats] = []
+        var flowsDone = false
+    }
+
+    public let configuration: SessionConfiguration
+    public let connectedAt: UInt64
+    public private(set) var state = State.awaitingHello
+    public private(set) var datapathID: UInt64?
+    /// The bridge's name (its LOCAL port), "?" until the port list arrives.
+    public private(set) var bridgeName = "?"
+    public private(set) var ports: [String: UInt32] = [:]
+    private var portNames: [UInt32: String] = [:]
+    /// sipspan's flows as the switch holds them (after the last sync plus what was sent since).
+    public private(set) var installed: [FlowKey: Flow] = [:]
+    /// Keys held by flows with another cookie (an operator's), from the last sync.
+    public private(set) var foreignKeys: Set<FlowKey> = []
+    /// Desired flows not installed because an operator's flow holds their key.
+    public private(set) var conflicts: [Flow] = []
+    public private(set) var macs = GuestMACTable()
+    public private(set) var plan: BridgePlan?
+    public private(set) var lastReceived: UInt64
+    /// When the unanswered echo request was sent (nil when none is outstanding).
+    public private(set) var echoSentAt: UInt64?
+    public private(set) var lastAudit: UInt64
+    /// When the first full flow set was barrier-confirmed (nil until then).
+    public private(set) var confirmedAt: UInt64?
+    public private(set) var flowModsSent = 0
+    public private(set) var changesApplied = 0
+
+    private var nextXID: UInt32 = 1
+    private var sync: Sync?
+    private var pendingBarriers: [UInt32: PendingChange] = [:]
+    /// The xid of the NORMAL flow sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow at
+    /// priority 0 makes it fail harmlessly, so it never replaces anything).
+    private var bootstrapXID: UInt32?
+    private var resyncRequested = false
+    private var lastNotices: [String] = []
+    private var lastConflicts: [Flow] = []
+    private var reconcileScheduled: ReconcileReason?
+    private var packetIns: TokenBucket
+    /// Emit a debug line per flow added or removed.
+    public var logFlowChanges = false
+
+    public init(configuration: SessionConfiguration = SessionConfiguration(), now: UInt64) {
+        self.configuration = configuration
+        connectedAt = now; lastReceived = now; lastAudit = now
+        packetIns = TokenBucket(perSecond: configuration.packetInRate, burst: configuration.packetInRate, now: now)
+    }
+
+    /// `ovs-vsctl`-style datapath id, or "?" before FEATURES_REPLY.
+    public var dpidText: String { datapathID.map(hex16) ?? "?" }
+
+    /// Reloads whose barriers this session still owes.
+    public var pendingReloads: [Int] { pendingBarriers.values.compactMap(\.reload) }
+
+    /// Whether a change or a sync is waiting for the switch.
+    public var isBusy: Bool { !pendingBarriers.isEmpty || sync != nil }
+
+    /// The next xid; wraps from UInt32.max to 1 (0 is left to unsolicited messages).
+    public internal(set) var upcomingXID: UInt32 {
+        get { nextXID }
+        set { nextXID = newValue == 0 ? 1 : newValue }
+    }
+
+    private mutating func xid() -> UInt32 {
+        defer { nextXID = nextXID == UInt32.max ? 1 : nextXID + 1 }
+        return nextXID
+    }
+
+    private mutating func outgoing(_ messages: [Message]) -> [OutgoingMessage] {
+        messages.map { OutgoingMessage(xid: xid(), message: $0) }
+    }
+
+    // MARK: input
+
+    /// Feeds one input; returns what the runtime must do, in order.
+    public mutating func handle(_ input: SessionInput, now: UInt64, context: PlanningContext) -> [SessionAction] {
+        guard state != .closed else { return [] }
+        var out: [SessionAction] = []
+        switch input {
+        case .connected: start(now: now, into: &out)
+        case let .frame(bytes): received(bytes, now: now, context: context, into: &out)
+        case .tick: tick(now: now, context: context, into: &out)
+        case let .planChanged(reload): reconcile(.planChanged, reload: reload, now: now, context: context, into: &out)
+        case .reconcileDue:
+            if let why = reconcileScheduled {
+                reconcileScheduled = nil
+                if state == .ready { reconcile(why, reload: nil, now: now, context: context, into: &out) }
+            }
+        }
+        return out
+    }
+
+    /// Marks the session closed (the connection went away for a reason the runtime saw).
+    public mutating func closed() { state = .closed }
+
+    private mutating func close(_ kind: CloseReason.Kind, _ detail: String, into out: inout [SessionAction]) {
+        state = .closed
+        out.append(.close(CloseReason(kind, detail)))
+    }
+
+    /// HELLO and, pipelined behind it, the NORMAL flow (so a bridge that failed open, or lost its
+    /// flows in a restart, forwards again before anything else ends fail-open) and every request the
+    /// first sync needs: one write and one round trip through the switch.
+    private mutating func start(now: UInt64, into out: inout [SessionAction]) {
+        var messages: [OutgoingMessage] = outgoing([.hello(versions: [openFlow13Version]), .featuresRequest,
+                                                    // Fragment handling "nx-match" (OVS's value 3): a first fragment shows its
+                                                    // L4 ports; later fragments are matched by ip_frag=later.
+                                                    .setConfig(flags: 3, missSendLength: 128)])
+        var bootstrap = FlowPlanner.normalFlow.addMod
+        bootstrap.flags |= FlowModFlags.checkOverlap
+        let b = OutgoingMessage(xid: xid(), message: .flowMod(bootstrap))
+        bootstrapXID = b.xid
+        messages.append(b)
+        flowModsSent += 1
+        messages += syncRequests(includePorts: true, now: now)
+        out.append(.send(messages))
+    }
+
+    private mutating func received(_ frame: [UInt8], now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        lastReceived = now
+        echoSentAt = nil
+        let header: OpenFlowHeader, message: Message
+        do {
+            (header, message) = try Message.decode(frame)
+        } catch let e as OpenFlowDecodeError {
+            refuse(e, frame: frame, into: &out)
+            return
+        } catch {
+            close(.malformedMessage, "undecodable message: \(error)", into: &out)
+            return
+        }
+        switch (state, message) {
+        case let (.awaitingHello, .hello(versions)):
+            out.append(.log(SessionLog(.trace, "hello received", ["since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+            negotiate(headerVersion: header.version, versions: versions, into: &out)
+        case (.awaitingHello, _):
+            close(.unexpectedMessage, "expected HELLO, got message type \(header.type)", into: &out)
+        case (_, .hello):
+            break // a repeated HELLO is harmless
+        case let (_, .echoRequest(data)):
+            out.append(.send([OutgoingMessage(xid: header.xid, message: .echoReply(data))]))
+        case (_, .echoReply):
+            break
+        case let (.awaitingFeatures, .featuresReply(f)):
+            featuresReceived(f, now: now, context: context, into: &out)
+        case let (_, .error(type, code, _)):
+            switchError(type: type, code: code, xid: header.xid, into: &out)
+        case let (.awaitingFeatures, .multipartReply(reply, flags)), let (.syncing, .multipartReply(reply, flags)), let (.ready, .multipartReply(reply, flags)):
+            multipart(reply, flags: flags, xid: header.xid, now: now, context: context, into: &out)
+        case (.ready, .barrierReply), (.syncing, .barrierReply):
+            barrierReply(xid: header.xid, now: now, context: context, into: &out)
+        case let (.ready, .portStatus(reason, port)), let (.syncing, .portStatus(reason, port)):
+            portStatus(reason, port, into: &out)
+        case let (.ready, .packetIn(p)):
+            packetIn(p, now: now, into: &out)
+        default:
+            break // anything else a switch may send (flow_removed, role replies, ...) needs no action
+        }
+    }
+
+    private mutating func refuse(_ e: OpenFlowDecodeError, frame: [UInt8], into out: inout [SessionAction]) {
+        let code: UInt16
+        switch e {
+        case .badVersion: code = 0      // OFPBRC_BAD_VERSION
+        case .unknownType: code = 1     // OFPBRC_BAD_TYPE
+        default: code = 6               // OFPBRC_BAD_LEN
+        }
+        out.append(.send([OutgoingMessage(xid: 0, message: .error(type: OpenFlowErrorCode.badRequest, code: code, data: Array(frame.prefix(64))))]))
+        close(.malformedMessage, "malformed message: \(e)", into: &out)
+    }
+
+    private mutating func negotiate(headerVersion: UInt8, versions: Set<UInt8>, into out: inout [SessionAction]) {
+        let agreed = versions.isEmpty ? headerVersion >= openFlow13Version : versions.contains(openFlow13Version)
+        guard agreed else {
+            let offered = versions.isEmpty ? "version 0x\(String(headerVersion, radix: 16))" : "versions " + versions.sorted().map { "0x\(String($0, radix: 16))" }.joined(separator: ",")
+            let text = Array("sipspan speaks OpenFlow 1.3 (0x04) only; peer offered \(offered)".utf8)
+            out.append(.send([OutgoingMessage(xid: 0, message: .error(type: OpenFlowErrorCode.helloFailed, code: OpenFlowErrorCode.helloFailedIncompatible, data: text))]))
+            close(.versionMismatch, "version negotiation failed: peer offered \(offered); set protocols=OpenFlow13 on the bridge", into: &out)
+            return
+        }
+        state = .awaitingFeatures
+    }
+
+    private mutating func featuresReceived(_ f: SwitchFeatures, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        guard f.auxiliaryID == 0 else {
+            close(.auxiliaryConnection, "auxiliary connections are not used", into: &out)
+            return
+        }
+        datapathID = f.datapathID
+        out.append(.log(SessionLog(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+        out.append(.claimDatapath(f.datapathID))
+        state = .syncing
+        completeSyncIfReady(now: now, context: context, into: &out)
+    }
+
+    /// The port list (if wanted) and every flow of the bridge: sipspan's to reconcile, the others to
+    /// know which keys an operator holds.
+    private mutating func syncRequests(includePorts: Bool, now: UInt64) -> [OutgoingMessage] {
+        var messages: [OutgoingMessage] = []
+        var portsXID: UInt32? = nil
+        if includePorts {
+            let m = OutgoingMessage(xid: xid(), message: .multipartRequest(.portDesc, flags: 0))
+            portsXID = m.xid
+            messages.append(m)
+        }
+        let f = OutgoingMessage(xid: xid(), message: .multipartRequest(.flow(table: 0xff, cookie: 0, cookieMask: 0, match: .any), flags: 0))
+        messages.append(f)
+        sync = Sync(portsXID: portsXID, flowsXID: f.xid, sentAt: now, portsDone: !includePorts)
+        return messages
+    }
+
+    private mutating func multipart(_ reply: MultipartReply, flags: UInt16, xid: UInt32, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        guard var s = sync else { return }
+        let more = flags & multipartFlagMore != 0
+        switch reply {
+        case let .portDesc(list) where xid == s.portsXID && !s.portsDone:
+            guard s.ports.count + list.count <= configuration.maximumPorts else {
+                close(.replyTooLarge, "port description reply too large", into: &out); return
+            }
+            s.ports += list
+            if !more {
+                // Adopt the snapshot at once: PORT_STATUS events that follow it apply on top of it.
+                setPorts(s.ports)
+                s.ports = []
+                s.portsDone = true
+            }
+        case let .flow(stats) where xid == s.flowsXID && !s.flowsDone:
+            guard s.flows.count + stats.count <= configuration.maximumFlows else {
+                close(.replyTooLarge, "flow stats reply too large", into: &out); return
+            }
+            s.flows += stats
+            if !more { s.flowsDone = true }
+        default:
+            return
+        }
+        sync = s
+        completeSyncIfReady(now: now, context: context, into: &out)
+    }
+
+    private mutating func completeSyncIfReady(now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        guard let s = sync, s.portsDone, s.flowsDone else { return }
+        if state == .syncing {
+            sync = nil
+            out.append(.log(SessionLog(.trace, "sync received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+            finishSync(s.flows, reason: .connect, now: now, context: context, into: &out)
+            guard state != .closed else { return }
+            state = .ready
+            out.append(.ready)
+            out.append(.log(SessionLog(.info, "bridge connected", [
+                "dpid": dpidText, "bridge": bridgeName, "ports": String(ports.count), "installed": String(installed.count),
+            ])))
+            confirmIfFirst(now: now, into: &out)
+        } else if state == .ready {
+            sync = nil
+            finishSync(s.flows, reason: .audit, now: now, context: context, into: &out)
+        }
+    }
+
+    private mutating func setPorts(_ list: [PortDescription]) {
+        ports = [:]; portNames = [:]
+        for p in list {
+            if p.portNumber == PortNumber.local { bridgeName = p.name; continue }
+            guard p.portNumber <= PortNumber.max else { continue }
+            ports[p.name] = p.portNumber
+            portNames[p.portNumber] = p.name
+        }
+    }
+
+    /// Adopts what the switch reports, recovers learned MACs from sipspan's flows, then reconciles.
+    private mutating func finishSync(_ flows: [FlowStats], reason: ReconcileReason, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        installed = [:]
+        foreignKeys = []
+        for s in flows {
+            let f = Flow(stats: s)
+            guard FlowCookie.isOurs(s.cookie) else { foreignKeys.insert(f.key); continue }
+            installed[f.key] = f
+            // Guest MACs survive a sipspan restart in the learning flows it installed.
+            if s.cookie == FlowCookie.cookie(.learning), s.priority == FlowPriority.learnKnown,
+               let inPort = s.match.inPort, let mac = s.match.ethSrc, let name = portNames[inPort], !macs.macs(of: name).contains(mac) {
+                macs.learn(mac, on: name)
+            }
+        }
+        lastAudit = now
+        reconcile(reason, reload: nil, now: now, context: context, into: &out)
+    }
+
+    // MARK: reconcile
+
+    /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
+    private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        guard state == .ready || state == .syncing else { return }
+        let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs)
+        plan = newPlan
+        if newPlan.notices != lastNotices {
+            for n in newPlan.notices where !lastNotices.contains(n) {
+                out.append(.log(SessionLog(.warning, "bridge has watched NICs but no monitor", ["dpid": dpidText, "bridge": bridgeName, "detail": n])))
+            }
+            lastNotices = newPlan.notices
+        }
+        // An operator's flow holding the key of a desired flow is never replaced: reported instead.
+        var desired = newPlan.flows
+        if !foreignKeys.isEmpty {
+            let blocked = desired.filter { foreignKeys.contains($0.key) }
+            if !blocked.isEmpty { desired.removeAll { foreignKeys.contains($0.key) } }
+            conflicts = blocked
+        } else {
+            conflicts = []
+        }
+        if conflicts != lastConflicts {
+            for f in conflicts where !lastConflicts.contains(f) {
+                out.append(.log(SessionLog(.warning, "a flow with another cookie holds the place of a sipspan flow; it is left alone",
+                                           ["dpid": dpidText, "bridge": bridgeName, "flow": f.description])))
+            }
+            lastConflicts = conflicts
+        }
+        let diff = FlowDiff(installed: Array(installed.values), desired: desired)
+        if diff.isEmpty {
+            confirmIfFirst(now: now, into: &out)
+            return
+        }
+        if logFlowChanges {
+            for f in diff.deletes { out.append(.log(SessionLog(.debug, "flow removed", ["bridge": bridgeName, "flow": f.description]))) }
+            for f in diff.adds { out.append(.log(SessionLog(.debug, "flow added", ["bridge": bridgeName, "flow": f.description]))) }
+        }
+        var messages = outgoing(diff.flowMods.map { Message.flowMod($0) })
+        let barrier = OutgoingMessage(xid: xid(), message: .barrierRequest)
+        messages.append(barrier)
+        out.append(.send(messages))
+        flowModsSent += messages.count - 1
+        for f in diff.deletes { installed[f.key] = nil }
+        for f in diff.adds { installed[f.key] = f }
+        pendingBarriers[barrier.xid] = PendingChange(reason: reason, added: diff.adds.count, removed: diff.deletes.count, reload: reload, started: now)
+        out.append(.changeSent(added: diff.adds.count, removed: diff.deletes.count, reload: reload))
+    }
+
+    /// Records (once) the moment the bridge first holds its complete flow set: nothing is in flight.
+    private mutating func confirmIfFirst(now: UInt64, into out: inout [SessionAction]) {
+        guard state == .ready, confirmedAt == nil, pendingBarriers.isEmpty else { return }
+        confirmedAt = now
+        out.append(.confirmed)
+    }
+
+    private mutating func barrierReply(xid: UInt32, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        guard let change = pendingBarriers.removeValue(forKey: xid) else { return }
+        changesApplied += 1
+        out.append(.applied(AppliedChange(reason: change.reason, added: change.added, removed: change.removed, reload: change.reload,
+                                          started: change.started, confirmed: now)))
+        out.append(.log(SessionLog(.info, "flows applied", [
+            "dpid": dpidText, "bridge": bridgeName, "reason": change.reason.description,
+            "added": String(change.added), "removed": String(change.removed), "ms": milliseconds(from: change.started, to: now),
+        ])))
+        confirmIfFirst(now: now, into: &out)
+        if resyncRequested && pendingBarriers.isEmpty && sync == nil {
+            resyncRequested = false
+            audit(now: now, into: &out)
+        }
+    }
+
+    /// Re-reads the bridge's flows and repairs any drift once the replies are in.
+    private mutating func audit(now: UInt64, into out: inout [SessionAction]) {
+        guard state == .ready, sync == nil else { return }
+        lastAudit = now
+        out.append(.send(syncRequests(includePorts: false, now: now)))
+    }
+
+    private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, into out: inout [SessionAction]) {
+        if xid == bootstrapXID {
+            // The NORMAL flow sent first met an existing priority-0 flow (sipspan's from before, or an
+            // operator's): nothing was replaced, which is what OFPFF_CHECK_OVERLAP is for.
+            out.append(.log(SessionLog(.trace, "bootstrap NORMAL flow already covered", ["dpid": dpidText])))
+            return
+        }
+        out.append(.switchError(type: type, code: code))
+        if state == .ready || state == .syncing {
+            // What we believe is installed may be wrong now: read it back after the current barrier.
+            resyncRequested = true
+        }
+    }
+
+    // MARK: events
+
+    private mutating func portStatus(_ reason: PortStatusReason, _ port: PortDescription, into out: inout [SessionAction]) {
+        if port.portNumber == PortNumber.local { if reason != .delete { bridgeName = port.name }; return }
+        guard port.portNumber <= PortNumber.max else { return }
+        switch reason {
+        case .add, .modify:
+            guard ports[port.name] != nil || ports.count < configuration.maximumPorts else {
+                close(.tooManyPorts, "more than \(configuration.maximumPorts) ports announced", into: &out)
+                return
+            }
+            if let oldNumber = ports[port.name], oldNumber != port.portNumber { portNames[oldNumber] = nil }
+            if let oldName = portNames[port.portNumber], oldName != port.name { ports[oldName] = nil; macs.forget(port: oldName) }
+            ports[port.name] = port.portNumber
+            portNames[port.portNumber] = port.name
+        case .delete:
+            if ports[port.name] == port.portNumber { ports[port.name] = nil }
+            portNames[port.portNumber] = nil
+            macs.forget(port: port.name)
+        }
+        out.append(.log(SessionLog(.trace, "port status", ["dpid": dpidText, "port": port.name, "ofport": String(port.portNumber), "reason": "\(reason)"])))
+        if state == .ready { scheduleReconcile(.portsChanged(first: port.name, more: false), into: &out) }
+    }
+
+    /// Reconciles once after every message already read has been handled: a burst of events (a node
+    /// starting many VMs, a stream of learned MACs) costs one plan and one barrier, not one per event.
+    private mutating func scheduleReconcile(_ reason: ReconcileReason, into out: inout [SessionAction]) {
+        if let pending = reconcileScheduled {
+            if case let .portsChanged(first, false) = pending { reconcileScheduled = .portsChanged(first: first, more: true) }
+            return
+        }
+        reconcileScheduled = reason
+        out.append(.scheduleReconcile)
+    }
+
+    private mutating func packetIn(_ p: PacketIn, now: UInt64, into out: inout [SessionAction]) {
+        guard p.cookie == FlowCookie.cookie(.learning), let inPort = p.inPort, let name = portNames[inPort],
+              let plan, plan.learningPorts.contains(inPort), let mac = p.ethernetSource else { return }
+        guard packetIns.take(now: now) else { return }
+        if macs.learn(mac, on: name) {
+            out.append(.macLearned)
+            out.append(.log(SessionLog(.info, "guest MAC learned", ["dpid": dpidText, "bridge": bridgeName, "port": name, "mac": mac.description])))
+            scheduleReconcile(.macLearned(mac, port: name), into: &out)
+        }
+    }
+
+    // MARK: timers
+
+    /// Keepalive, every timeout, and the periodic audit.
+    private mutating func tick(now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        let c = configuration
+        switch state {
+        case .awaitingHello, .awaitingFeatures:
+            if seconds(from: connectedAt, to: now) > c.handshakeTimeout {
+                let waiting = state == .awaitingHello ? "HELLO" : "FEATURES_REPLY"
+                close(.handshakeTimeout, "handshake not completed within \(Int(c.handshakeTimeout)) s (no \(waiting))", into: &out)
+            }
+            return
+        case .closed:
+            return
+        case .syncing, .ready:
+            break
+        }
+        if let s = sync, seconds(from: s.sentAt, to: now) > c.syncTimeout {
+            let missing = [s.portsDone ? nil : "port list", s.flowsDone ? nil : "flow stats"].compactMap { $0 }.joined(separator: " and ")
+            close(.syncTimeout, "sync not answered within \(Int(c.syncTimeout)) s (no complete \(missing))", into: &out)
+            return
+        }
+        if let oldest = pendingBarriers.values.map(\.started).min(), seconds(from: oldest, to: now) > c.barrierTimeout {
+            close(.barrierTimeout, "barrier not answered within \(Int(c.barrierTimeout)) s", into: &out)
+            return
+        }
+        let idle = seconds(from: lastReceived, to: now)
+        if idle > c.deadPeerTimeout {
+            close(.deadPeer, "no message for \(Int(idle)) s (dead peer)", into: &out)
+            return
+        }
+        if idle > c.echoInterval && echoSentAt == nil {
+            echoSentAt = now
+            out.append(.send(outgoing([.echoRequest([])])))
+        }
+        if c.auditInterval > 0, state == .ready, !isBusy, seconds(from: lastAudit, to: now) > c.auditInterval {
+            audit(now: now, into: &out)
+        }
+    }
+}
+
+/// A datapath id as 16 hex digits, as `ovs-vsctl` shows it.
+public func hex16(_ v: UInt64) -> String {
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: max(0, 16 - s.count)) + s
+}
+
+/// A duration between two monotonic readings (ns) as milliseconds for a log field, e.g. "3.08".
+public func milliseconds(from start: UInt64, to end: UInt64, digits: Int = 2) -> String {
+    let ms = Double(end > start ? end - start : 0) / 1e6
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (ms * scale).rounded() / scale
+    var text = String(rounded)
+    // String(Double) prints "3.0" or "3.08": pad to a fixed number of decimals.
+    let decimals = text.split(separator: ".", omittingEmptySubsequences: false).last.map(\.count) ?? 0
+    if digits == 0 { return String(Int(rounded)) }
+    if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+    return text
+}

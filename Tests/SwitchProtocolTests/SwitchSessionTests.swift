@@ -1,0 +1,347 @@
+import FlowPlanning
+import OpenFlow
+import Policy
+@testable import SwitchProtocol
+import XCTest
+
+/// Drives one `SwitchSession` like a switch would, with a hand-moved clock: no sockets, no sleeps.
+struct Harness {
+    var session: SwitchSession
+    var now: UInt64 = 1_000_000_000
+    var context: PlanningContext
+    /// Everything the session sent, in order.
+    var sent: [OutgoingMessage] = []
+
+    static let policy: PolicySet = {
+        PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]))])
+    }()
+    static let ports: [PortDescription] = [
+        PortDescription(portNumber: PortNumber.local, name: "vmbr0"),
+        PortDescription(portNumber: 1, name: "tap101i0"),
+        PortDescription(portNumber: 3, name: "tap900i1"),
+        PortDescription(portNumber: 4, name: "eno1"),
+    ]
+
+    init(configuration: SessionConfiguration = SessionConfiguration(), policy: PolicySet = Harness.policy) {
+        session = SwitchSession(configuration: configuration, now: now)
+        context = PlanningContext(policy: policy)
+    }
+
+    mutating func advance(_ seconds: Double) { now += UInt64(seconds * 1e9) }
+
+    @discardableResult
+    mutating func feed(_ input: SessionInput) -> [SessionAction] {
+        let actions = session.handle(input, now: now, context: context)
+        for case let .send(m) in actions { sent += m }
+        return actions
+    }
+
+    @discardableResult
+    mutating func receive(_ m: Message, xid: UInt32 = 0) -> [SessionAction] { feed(.frame(m.encoded(xid: xid))) }
+
+    /// The xid of the last request of a kind the session sent.
+    func lastXID(where predicate: (Message) -> Bool) -> UInt32? { sent.last { predicate($0.message) }?.xid }
+    var portDescXID: UInt32? { lastXID { if case .multipartRequest(.portDesc, _) = $0 { return true }; return false } }
+    var flowStatsXID: UInt32? { lastXID { if case .multipartRequest(.flow, _) = $0 { return true }; return false } }
+    var barrierXID: UInt32? { lastXID { $0 == .barrierRequest } }
+
+    /// Connect, HELLO, FEATURES and the sync replies (with `installed` flows on the switch).
+    mutating func handshake(dpid: UInt64 = 0x71, installed: [FlowStats] = [], ports: [PortDescription] = Harness.ports) -> [SessionAction] {
+        var all = feed(.connected)
+        all += receive(.hello(versions: [4]))
+        all += receive(.featuresReply(SwitchFeatures(datapathID: dpid)), xid: 2)
+        all += receive(.multipartReply(.portDesc(ports), flags: 0), xid: portDescXID ?? 0)
+        all += receive(.multipartReply(.flow(installed), flags: 0), xid: flowStatsXID ?? 0)
+        return all
+    }
+
+    /// The flows the session installed, as the switch would report them.
+    var installedStats: [FlowStats] {
+        session.installed.values.map { FlowStats(tableID: $0.table, priority: $0.priority, cookie: $0.cookie, match: $0.match, instructions: $0.instructions) }
+    }
+}
+
+func closeKinds(_ actions: [SessionAction]) -> [CloseReason.Kind] {
+    actions.compactMap { if case let .close(r) = $0 { return r.kind }; return nil }
+}
+
+func flowMods(_ actions: [SessionAction]) -> [FlowMod] {
+    actions.flatMap { a -> [FlowMod] in
+        guard case let .send(ms) = a else { return [] }
+        return ms.compactMap { if case let .flowMod(f) = $0.message { return f }; return nil }
+    }
+}
+
+final class SwitchSessionTests: XCTestCase {
+    func testConnectSendsTheNormalFlowBeforeAnythingThatEndsFailOpen() {
+        var h = Harness()
+        let actions = h.feed(.connected)
+        guard case let .send(messages)? = actions.first else { return XCTFail("expected one send, got \(actions)") }
+        let kinds = messages.map { m -> String in
+            switch m.message {
+            case .hello: return "hello"
+            case .featuresRequest: return "features"
+            case .setConfig: return "set_config"
+            case let .flowMod(f): return f.priority == 0 && f.match == .any && f.flags & FlowModFlags.checkOverlap != 0 ? "normal+check_overlap" : "flow_mod"
+            case .multipartRequest(.portDesc, _): return "port_desc"
+            case let .multipartRequest(.flow(_, _, mask, _), _): return mask == 0 ? "all_flows" : "some_flows"
+            default: return "other"
+            }
+        }
+        // OVS leaves fail-open on the first flow_mod, barrier or stats request: the NORMAL flow is first of those.
+        XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "port_desc", "all_flows"])
+        XCTAssertEqual(Set(messages.map(\.xid)).count, messages.count, "xids are distinct")
+        XCTAssertEqual(h.session.state, .awaitingHello)
+    }
+
+    func testHandshakeSyncReconcileAndConfirmation() {
+        var h = Harness()
+        let actions = h.handshake()
+        XCTAssertTrue(actions.contains(.claimDatapath(0x71)))
+        XCTAssertTrue(actions.contains(.ready))
+        XCTAssertEqual(h.session.state, .ready)
+        XCTAssertEqual(h.session.bridgeName, "vmbr0")
+        let mods = flowMods(actions).filter { $0.flags & FlowModFlags.checkOverlap == 0 }
+        XCTAssertFalse(mods.isEmpty)
+        XCTAssertTrue(mods.allSatisfy { $0.command == .add })
+        XCTAssertEqual(mods.first?.priority, FlowPriority.normal, "NORMAL first among the adds")
+        XCTAssertFalse(actions.contains(.confirmed), "not confirmed before the barrier reply")
+        guard let barrier = h.barrierXID else { return XCTFail("no barrier") }
+        let after = h.receive(.barrierReply, xid: barrier)
+        XCTAssertTrue(after.contains(.confirmed))
+        XCTAssertNotNil(h.session.confirmedAt)
+        XCTAssertTrue(after.contains { if case let .applied(c) = $0 { return c.reason == .connect && c.added == mods.count }; return false })
+    }
+
+    func testReconnectWithEverythingInstalledSendsNoFlowMod() {
+        var first = Harness()
+        _ = first.handshake()
+        var second = Harness()
+        let actions = second.handshake(installed: first.installedStats)
+        XCTAssertEqual(flowMods(actions).filter { $0.flags & FlowModFlags.checkOverlap == 0 }, [])
+        XCTAssertTrue(actions.contains(.confirmed), "confirmed at once: nothing to wait for")
+    }
+
+    func testAnOperatorsFlowIsNeverReplaced() {
+        var h = Harness()
+        // An operator holds the key of sipspan's guard flow (priority 2000, in_port=3) with another cookie.
+        let operatorFlow = FlowStats(tableID: 0, priority: FlowPriority.guardDrop, cookie: 0x1234, match: Match([.inPort(3)]),
+                                     instructions: [.applyActions([.output(4)])])
+        let actions = h.handshake(installed: [operatorFlow])
+        let mods = flowMods(actions)
+        XCTAssertFalse(mods.contains { $0.priority == FlowPriority.guardDrop && $0.match == Match([.inPort(3)]) }, "operator's flow left alone")
+        XCTAssertEqual(h.session.conflicts.map(\.key), [Flow(stats: operatorFlow).key])
+        XCTAssertTrue(actions.contains { if case let .log(l) = $0 { return l.level == .warning && l.message.contains("another cookie") }; return false })
+        // The bootstrap NORMAL meeting an existing priority-0 flow is not a switch error.
+        let bootstrapXID = h.sent.first { if case let .flowMod(f) = $0.message { return f.flags & FlowModFlags.checkOverlap != 0 }; return false }?.xid ?? 0
+        let err = h.receive(.error(type: 5, code: 1, data: []), xid: bootstrapXID)
+        XCTAssertFalse(err.contains(.switchError(type: 5, code: 1)))
+        let other = h.receive(.error(type: 5, code: 1, data: []), xid: 999_999)
+        XCTAssertTrue(other.contains(.switchError(type: 5, code: 1)))
+    }
+
+    func testHandshakeTimeoutsNameWhatWasMissing() {
+        var c = SessionConfiguration(); c.handshakeTimeout = 3
+        var noHello = Harness(configuration: c)
+        noHello.feed(.connected)
+        noHello.advance(2.9)
+        XCTAssertEqual(closeKinds(noHello.feed(.tick)), [])
+        noHello.advance(0.2)
+        let a = noHello.feed(.tick)
+        XCTAssertEqual(closeKinds(a), [.handshakeTimeout])
+        XCTAssertTrue("\(a)".contains("no HELLO"))
+        XCTAssertEqual(noHello.session.state, .closed)
+        XCTAssertEqual(noHello.feed(.tick), [], "a closed session does nothing")
+
+        var noFeatures = Harness(configuration: c)
+        noFeatures.feed(.connected)
+        noFeatures.receive(.hello(versions: [4]))
+        noFeatures.advance(3.1)
+        let b = noFeatures.feed(.tick)
+        XCTAssertEqual(closeKinds(b), [.handshakeTimeout])
+        XCTAssertTrue("\(b)".contains("no FEATURES_REPLY"))
+    }
+
+    func testSyncTimeout() {
+        var c = SessionConfiguration(); c.syncTimeout = 4
+        var h = Harness(configuration: c)
+        h.feed(.connected)
+        h.receive(.hello(versions: [4]))
+        h.receive(.featuresReply(SwitchFeatures(datapathID: 1)))
+        h.receive(.multipartReply(.portDesc(Harness.ports), flags: 0), xid: h.portDescXID ?? 0)
+        // The peer keeps answering echoes but never sends the flow stats.
+        for _ in 0..<4 {
+            h.advance(1)
+            h.receive(.echoRequest([]), xid: 77)
+            XCTAssertEqual(closeKinds(h.feed(.tick)), [])
+        }
+        h.advance(0.5)
+        let a = h.feed(.tick)
+        XCTAssertEqual(closeKinds(a), [.syncTimeout])
+        XCTAssertTrue("\(a)".contains("flow stats"))
+    }
+
+    func testBarrierTimeout() {
+        var c = SessionConfiguration(); c.barrierTimeout = 5
+        var h = Harness(configuration: c)
+        _ = h.handshake()
+        XCTAssertNotNil(h.barrierXID)
+        for _ in 0..<5 {
+            h.advance(1)
+            h.receive(.echoReply([]))
+            XCTAssertEqual(closeKinds(h.feed(.tick)), [])
+        }
+        h.advance(0.5)
+        XCTAssertEqual(closeKinds(h.feed(.tick)), [.barrierTimeout])
+    }
+
+    func testEchoThenDeadPeer() {
+        var h = Harness()
+        _ = h.handshake()
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        h.advance(5.5)
+        let a = h.feed(.tick)
+        XCTAssertTrue(a.contains { if case let .send(m) = $0 { return m.first?.message == .echoRequest([]) }; return false })
+        XCTAssertNotNil(h.session.echoSentAt)
+        h.advance(1)
+        XCTAssertTrue(h.feed(.tick).isEmpty, "one echo outstanding at a time")
+        h.advance(9)
+        XCTAssertEqual(closeKinds(h.feed(.tick)), [.deadPeer])
+    }
+
+    func testEchoRequestsAreAnsweredWithTheirXID() {
+        var h = Harness()
+        h.feed(.connected)
+        h.receive(.hello(versions: [4]))
+        let a = h.receive(.echoRequest([1, 2, 3]), xid: 0xdead_beef)
+        XCTAssertEqual(a, [.send([OutgoingMessage(xid: 0xdead_beef, message: .echoReply([1, 2, 3]))])])
+    }
+
+    func testAnAuditWaitsWhileAChangeIsInFlight() {
+        var c = SessionConfiguration(); c.auditInterval = 10; c.barrierTimeout = 100; c.deadPeerTimeout = 100; c.echoInterval = 50
+        var h = Harness(configuration: c)
+        _ = h.handshake()
+        let barrier = h.barrierXID ?? 0
+        h.advance(11)
+        let during = h.feed(.tick)
+        XCTAssertFalse(during.contains { if case let .send(m) = $0 { return m.contains { if case .multipartRequest(.flow, _) = $0.message { return true }; return false } }; return false },
+                       "no audit while a barrier is outstanding")
+        h.receive(.barrierReply, xid: barrier)
+        h.advance(1)
+        let after = h.feed(.tick)
+        XCTAssertTrue(after.contains { if case let .send(m) = $0 { return m.contains { if case .multipartRequest(.flow, _) = $0.message { return true }; return false } }; return false })
+        // The audit finds a flow deleted behind sipspan's back and puts it back.
+        var stats = h.installedStats
+        let removed = stats.removeLast()
+        let repaired = h.receive(.multipartReply(.flow(stats), flags: 0), xid: h.flowStatsXID ?? 0)
+        XCTAssertEqual(flowMods(repaired).map(\.match), [removed.match])
+        XCTAssertTrue(repaired.contains { if case .changeSent(1, 0, nil) = $0 { return true }; return false })
+    }
+
+    func testXIDsWrapAroundAndBarriersStillMatch() {
+        var h = Harness()
+        h.session.upcomingXID = UInt32.max - 2
+        _ = h.handshake()
+        let xids = h.sent.map(\.xid)
+        XCTAssertTrue(xids.contains(UInt32.max))
+        XCTAssertFalse(xids.contains(0), "0 is never used")
+        XCTAssertEqual(Set(xids).count, xids.count)
+        guard let barrier = h.barrierXID else { return XCTFail("no barrier") }
+        XCTAssertLessThan(barrier, 100, "the barrier's xid wrapped")
+        XCTAssertTrue(h.receive(.barrierReply, xid: barrier).contains(.confirmed))
+    }
+
+    func testAPortStatusBurstCostsOneReconcile() {
+        var h = Harness(policy: PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .all)]))
+        _ = h.handshake()
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        var schedules = 0
+        for i in 0..<200 {
+            let a = h.receive(.portStatus(reason: .add, port: PortDescription(portNumber: UInt32(100 + i), name: "tap\(200 + i)i0")))
+            schedules += a.filter { $0 == .scheduleReconcile }.count
+            XCTAssertTrue(flowMods(a).isEmpty, "no flow_mod per event")
+        }
+        XCTAssertEqual(schedules, 1)
+        let due = h.feed(.reconcileDue)
+        XCTAssertEqual(due.filter { if case .send = $0 { return true }; return false }.count, 1, "one write")
+        XCTAssertEqual(h.sent.filter { $0.message == .barrierRequest }.count, 2, "one barrier for the burst")
+        XCTAssertTrue(flowMods(due).contains { $0.match.inPort == 299 })
+        XCTAssertTrue(h.feed(.reconcileDue).isEmpty, "nothing left to do")
+    }
+
+    func testTooManyPortsCloses() {
+        var c = SessionConfiguration(); c.maximumPorts = 10
+        var h = Harness(configuration: c)
+        _ = h.handshake()
+        var kinds: [CloseReason.Kind] = []
+        for i in 0..<20 where kinds.isEmpty {
+            kinds = closeKinds(h.receive(.portStatus(reason: .add, port: PortDescription(portNumber: UInt32(100 + i), name: "p\(i)"))))
+        }
+        XCTAssertEqual(kinds, [.tooManyPorts])
+    }
+
+    func testVersionMismatchAndMessagesBeforeHello() {
+        var h = Harness()
+        h.feed(.connected)
+        let a = h.receive(.hello(versions: [1]))
+        XCTAssertEqual(closeKinds(a), [.versionMismatch])
+        XCTAssertTrue(a.contains { if case let .send(m) = $0 { return m.contains { if case .error(0, 0, _) = $0.message { return true }; return false } }; return false })
+
+        var g = Harness()
+        g.feed(.connected)
+        XCTAssertEqual(closeKinds(g.receive(.featuresReply(SwitchFeatures(datapathID: 1)))), [.unexpectedMessage])
+
+        var m = Harness()
+        m.feed(.connected)
+        XCTAssertEqual(closeKinds(m.feed(.frame([4, 0, 0, 4, 0, 0, 0, 1]))), [.malformedMessage])
+    }
+
+    func testPolicyChangeIsConfirmedWithItsReload() {
+        var h = Harness()
+        _ = h.handshake()
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        h.context.policy = PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([]))])
+        let a = h.feed(.planChanged(reload: 7))
+        XCTAssertTrue(a.contains { if case let .changeSent(0, removed, 7) = $0 { return removed > 0 }; return false })
+        XCTAssertTrue(flowMods(a).allSatisfy { $0.command == .deleteStrict && $0.cookieMask == FlowCookie.prefixMask })
+        XCTAssertEqual(h.session.pendingReloads, [7])
+        let done = h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        XCTAssertTrue(done.contains { if case let .applied(c) = $0 { return c.reload == 7 }; return false })
+        XCTAssertEqual(h.session.pendingReloads, [])
+        XCTAssertTrue(h.feed(.planChanged(reload: 8)).allSatisfy { if case .changeSent = $0 { return false }; return true }, "an unchanged plan sends nothing")
+    }
+}
+
+final class DatapathClaimTests: XCTestCase {
+    func testTheIncumbentKeepsItsDatapathWhileItAnswers() {
+        let c = SessionConfiguration()  // echo reply timeout 2 s
+        let now: UInt64 = 100_000_000_000
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: nil, now: now, configuration: c), .keepIncumbent)
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: now - 1_900_000_000, now: now, configuration: c), .keepIncumbent)
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: now - 2_000_000_000, now: now, configuration: c), .replaceIncumbent)
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: now + 5, now: now, configuration: c), .keepIncumbent, "a clock reading before the echo is not silence")
+    }
+
+    func testAnEchoAnsweredResetsSilence() {
+        var h = Harness()
+        _ = h.handshake()
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        h.advance(6)
+        h.feed(.tick)
+        XCTAssertNotNil(h.session.echoSentAt)
+        h.advance(3)
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: h.session.echoSentAt, now: h.now, configuration: h.session.configuration), .replaceIncumbent)
+        h.receive(.echoReply([]))
+        XCTAssertNil(h.session.echoSentAt)
+        XCTAssertEqual(DatapathClaim.decide(echoOutstandingSince: h.session.echoSentAt, now: h.now, configuration: h.session.configuration), .keepIncumbent)
+    }
+}
+
+final class MillisecondsTests: XCTestCase {
+    func testFixedDecimals() {
+        XCTAssertEqual(milliseconds(from: 0, to: 3_080_000), "3.08")
+        XCTAssertEqual(milliseconds(from: 0, to: 3_000_000), "3.00")
+        XCTAssertEqual(milliseconds(from: 0, to: 3_050_000, digits: 1), "3.1")
+        XCTAssertEqual(milliseconds(from: 10, to: 5), "0.00")
+    }
+}
