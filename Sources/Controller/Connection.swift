@@ -40,8 +40,14 @@ final class Connection: @unchecked Sendable {
     func start() {
         readSource.setEventHandler { [weak self] in self?.readable() }
         writeSource.setEventHandler { [weak self] in self?.flush() }
+        // The socket is closed only once both sources are cancelled: closing it earlier lets a new
+        // connection reuse the descriptor while Dispatch still watches it for the old one, and that
+        // connection's read events are then never delivered.
         let t = transport
-        readSource.setCancelHandler { t.close() }
+        var remaining = 2
+        let closeWhenBothCancelled = { remaining -= 1; if remaining == 0 { t.close() } }
+        readSource.setCancelHandler(handler: closeWhenBothCancelled)
+        writeSource.setCancelHandler(handler: closeWhenBothCancelled)
         readSource.resume()
     }
 
@@ -72,7 +78,7 @@ final class Connection: @unchecked Sendable {
             case .wouldBlock:
                 // Either the send buffer is full (wait until writable) or TLS waits for input (the
                 // next read event retries the write).
-                setWriteInterest(transport.wantsWritable); return
+                setWriteInterest(transport.wantsWritable); scheduleReadIfBuffered(); return
             case .closed:
                 close(CloseReason(.peerClosed, "peer closed the connection")); return
             case let .failed(why):
@@ -84,7 +90,19 @@ final class Connection: @unchecked Sendable {
             outputStart = 0
         }
         setWriteInterest(transport.wantsWritable)
+        scheduleReadIfBuffered()
     }
+
+    /// Input a transport holds internally (TLS) raises no read event: read it on the next turn.
+    private func scheduleReadIfBuffered() {
+        guard !isClosed, transport.hasBufferedInput, !readScheduled else { return }
+        readScheduled = true
+        queue.async { [weak self] in
+            self?.readScheduled = false
+            self?.readable()
+        }
+    }
+    private var readScheduled = false
 
     private func setWriteInterest(_ on: Bool) {
         guard on != writeSourceActive, !isClosed else { return }
@@ -115,7 +133,7 @@ final class Connection: @unchecked Sendable {
             if pendingOutput > 0 && !writeSourceActive { flush() }
             if !transport.hasBufferedInput { return }
         }
-        if !isClosed && transport.hasBufferedInput { queue.async { [weak self] in self?.readable() } }
+        scheduleReadIfBuffered()
     }
 
     /// Closes the socket (after trying once more to write what is pending) and reports `reason`.

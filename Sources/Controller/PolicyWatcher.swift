@@ -28,7 +28,21 @@ public final class PolicyWatcher: @unchecked Sendable {
     private var inotifySource: DispatchSourceRead?
     private var pollTimer: DispatchSourceTimer?
     private var debounceTimer: DispatchSourceTimer?
-    private var lastSeen: [String: [UInt8]] = [:]
+    private var lastSeen: [String: FileContent] = [:]
+
+    /// What a policy file held at a check: its bytes, or why it could not be read.
+    enum FileContent: Equatable {
+        case bytes([UInt8])
+        case unreadable(PolicyErrors)
+
+        static func == (a: FileContent, b: FileContent) -> Bool {
+            switch (a, b) {
+            case let (.bytes(x), .bytes(y)): return x == y
+            case let (.unreadable(x), .unreadable(y)): return x.diagnostics == y.diagnostics
+            default: return false
+            }
+        }
+    }
     /// When the first event of the current burst arrived (monotonic ns).
     private var burstStarted: UInt64?
     private(set) var current: PolicySet
@@ -113,12 +127,30 @@ public final class PolicyWatcher: @unchecked Sendable {
         debounceTimer = t
     }
 
-    /// Every policy file under `paths` with its bytes (bounded by the parser's size limit).
-    private func snapshot() -> [String: [UInt8]] {
-        var result: [String: [UInt8]] = [:]
+    /// Every policy file under `paths` with its bytes (bounded by the parser's size limit) or the
+    /// reason it cannot be read (an unreadable file is an error, never an empty policy).
+    private func snapshot() -> [String: FileContent] {
+        var result: [String: FileContent] = [:]
         for p in paths {
-            guard let files = try? PolicyLoader.files(at: p) else { continue }
-            for f in files { result[f] = (try? PolicyLoader.read(file: f)) ?? [] }
+            let files: [String]
+            do {
+                files = try PolicyLoader.files(at: p)
+            } catch let e as PolicyErrors {
+                // A directory that cannot be listed (out of descriptors, permissions) is an error, not
+                // an empty policy: the last valid one stays in force.
+                result[p] = .unreadable(e); continue
+            } catch {
+                result[p] = .unreadable(PolicyErrors([Diagnostic(.error, SourceLocation(file: p, line: 1, column: 1), "cannot read \(p): \(error)")])); continue
+            }
+            for f in files {
+                do {
+                    result[f] = .bytes(try PolicyLoader.read(file: f))
+                } catch let e as PolicyErrors {
+                    result[f] = .unreadable(e)
+                } catch {
+                    result[f] = .unreadable(PolicyErrors([Diagnostic(.error, SourceLocation(file: f, line: 1, column: 1), "cannot read \(f): \(error)")]))
+                }
+            }
         }
         return result
     }
@@ -132,10 +164,18 @@ public final class PolicyWatcher: @unchecked Sendable {
         lastSeen = now
         let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
         let result: Result<PolicySet, PolicyErrors>
-        if !missing.isEmpty {
-            result = .failure(PolicyErrors(missing.map { Diagnostic(.error, SourceLocation(file: $0, line: 1, column: 1), "no such file or directory") }))
+        var unreadable: [Diagnostic] = missing.map { Diagnostic(.error, SourceLocation(file: $0, line: 1, column: 1), "no such file or directory") }
+        var contents: [(file: String, bytes: [UInt8])] = []
+        for (file, content) in now.sorted(by: { $0.key < $1.key }) {
+            switch content {
+            case let .bytes(b): contents.append((file, b))
+            case let .unreadable(e): unreadable += e.diagnostics
+            }
+        }
+        if !unreadable.isEmpty {
+            result = .failure(PolicyErrors(unreadable))
         } else {
-            result = PolicyLoader.load(contents: now.sorted { $0.key < $1.key }.map { (file: $0.key, bytes: $0.value) })
+            result = PolicyLoader.load(contents: contents)
         }
         switch result {
         case let .failure(errors):

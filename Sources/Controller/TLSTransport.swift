@@ -71,7 +71,9 @@ final class TLSTransport: Transport {
         SSL_set_accept_state(s)
     }
 
-    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
+    /// Decrypted or still-encrypted input inside OpenSSL (a handshake step run from a write may have
+    /// pulled the peer's next records off the socket, which no read event will announce).
+    var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
     private func outcome(_ n: Int32) -> IOResult {
         if n > 0 { wantsWritable = false; return .bytes(Int(n)) }
@@ -91,12 +93,28 @@ final class TLSTransport: Transport {
         }
     }
 
+    /// Whether the TLS handshake has completed. Application data is neither read nor written before:
+    /// the handshake is driven explicitly, so a write queued at accept time never leaves OpenSSL
+    /// waiting for input that only the (already consumed) handshake could have brought.
+    private var handshakeDone = false
+
+    /// Advances the handshake; `.bytes(0)` once it is complete.
+    private func handshake() -> IOResult {
+        guard !handshakeDone else { return .bytes(0) }
+        ERR_clear_error()
+        let r = SSL_do_handshake(ssl)
+        if r == 1 { handshakeDone = true; wantsWritable = false; return .bytes(0) }
+        return outcome(r)
+    }
+
     func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        if case let step = handshake(), step != .bytes(0) { return step }
         ERR_clear_error()
         return outcome(SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))))
     }
 
     func write(_ buffer: UnsafeRawBufferPointer) -> IOResult {
+        if case let step = handshake(), step != .bytes(0) { return step }
         ERR_clear_error()
         return outcome(SSL_write(ssl, buffer.baseAddress, Int32(min(buffer.count, 1 << 20))))
     }

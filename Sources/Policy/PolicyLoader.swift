@@ -15,7 +15,13 @@ public enum PolicyLoader {
             throw PolicyErrors([Diagnostic(.error, SourceLocation(file: path, line: 1, column: 1), "no such file or directory")])
         }
         guard isDir.boolValue else { return [path] }
-        let names = try FileManager.default.contentsOfDirectory(atPath: path)
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
+            throw PolicyErrors([Diagnostic(.error, SourceLocation(file: path, line: 1, column: 1), "cannot read \(path): \(reason)")])
+        }
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         return names.filter(isPolicyFileName).sorted().map { "\(base)/\($0)" }
     }
@@ -27,14 +33,14 @@ public enum PolicyLoader {
         return base
     }
 
-    /// Reads at most `PolicyParser.maximumFileSize + 1` bytes of a file.
+    /// Reads at most `PolicyParser.maximumFileSize + 1` bytes of a file; an unreadable file is an
+    /// error naming the reason ("cannot read FILE: Permission denied"), never an empty policy.
     public static func read(file: String) throws -> [UInt8] {
-        guard let h = FileHandle(forReadingAtPath: file) else {
-            throw PolicyErrors([Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "cannot open file")])
+        do {
+            return try BoundedFile.read(file, limit: PolicyParser.maximumFileSize + 1)
+        } catch let e as BoundedFile.ReadError {
+            throw PolicyErrors([Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "cannot read \(file): \(e.reason)")])
         }
-        defer { try? h.close() }
-        let data = try h.read(upToCount: PolicyParser.maximumFileSize + 1) ?? Data()
-        return [UInt8](data)
     }
 
     /// Loads every file under `paths`. Either every file is valid and names are unique, or all diagnostics.

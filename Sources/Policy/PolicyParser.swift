@@ -36,7 +36,11 @@ public struct PolicyParser {
     static let maximumDiagnostics = 50
 
     private mutating func error(_ line: Int, _ column: Int, _ message: String) {
-        let d = Diagnostic(.error, SourceLocation(file: file, line: line, column: column), message)
+        report(Diagnostic(.error, SourceLocation(file: file, line: line, column: column), message))
+    }
+
+    /// The one way a diagnostic is recorded: repeats dropped, at most `maximumDiagnostics` per file.
+    private mutating func report(_ d: Diagnostic) {
         guard !diagnostics.contains(d) else { return }
         if diagnostics.count == PolicyParser.maximumDiagnostics {
             diagnostics.append(Diagnostic(.error, d.location, "too many errors; stopping here"))
@@ -270,8 +274,8 @@ public struct PolicyParser {
             guard let sel = selector(item, role: role) else { ok = false; continue }
             if let first = firstSeen[sel] {
                 let fm = first.mark
-                diagnostics.append(Diagnostic(.error, location(item), "duplicate \(role) entry \(sel)",
-                                              notes: [Diagnostic(.note, SourceLocation(file: file, line: fm?.line ?? 1, column: fm?.column ?? 1), "first listed here")]))
+                report(Diagnostic(.error, location(item), "duplicate \(role) entry \(sel)",
+                                  notes: [Diagnostic(.note, SourceLocation(file: file, line: fm?.line ?? 1, column: fm?.column ?? 1), "first listed here")]))
                 ok = false
                 continue
             }
@@ -371,8 +375,8 @@ public struct PolicyParser {
             guard visit(item) else { return nil }
             guard let tc = trafficClass(item) else { ok = false; continue }
             if let first = firstSeen[tc] {
-                diagnostics.append(Diagnostic(.error, location(item), "duplicate traffic entry \(tc)",
-                                              notes: [Diagnostic(.note, location(first), "first listed here")]))
+                report(Diagnostic(.error, location(item), "duplicate traffic entry \(tc)",
+                                  notes: [Diagnostic(.note, location(first), "first listed here")]))
                 ok = false; continue
             }
             firstSeen[tc] = item

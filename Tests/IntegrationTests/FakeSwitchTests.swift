@@ -13,7 +13,7 @@ final class FakeSwitchTests: XCTestCase {
         lab = try Lab()
         try lab.ovs.addBridge("vmbr0", dpid: 0xa1, ports: [("tap101i0", 1, nil), ("tap103i0", 2, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: all\n")
-        sipspan = try lab.startSipspanControlling(containing: ["in_port=2,tp_dst=5060"])
+        sipspan = try lab.startSipspanControlling(containing: ["in_port=2,tp_dst=5060"], extraArgs: ["--echo-interval", "1", "--dead-peer-timeout", "30"])
     }
 
     override func tearDown() { lab?.stop() }
@@ -25,7 +25,7 @@ final class FakeSwitchTests: XCTestCase {
         var rcvbuf: Int32 = 4096
         setsockopt(stalled.peer.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, socklen_t(MemoryLayout<Int32>.size))
         // Answer the handshake and sync, then read nothing more.
-        stalled.pump(seconds: 5) { stalled.flowMods > 0 || !self.sipspan.lines(containing: "dpid=0000000000000bad").isEmpty }
+        stalled.pump(seconds: 10) { !self.sipspan.lines(containing: "dpid=0000000000000bad").filter { $0.contains("bridge connected") }.isEmpty }
         Thread.sleep(forTimeInterval: 0.3)
         let start = Date()
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
@@ -35,16 +35,33 @@ final class FakeSwitchTests: XCTestCase {
         withExtendedLifetime(stalled) {}
     }
 
-    func testTwoConnectionsClaimingOneDatapathTheNewerWins() throws {
+    func testALiveDatapathCannotBeTakenOver() throws {
         let ports = [PortDescription(portNumber: 1, name: "tap101i0"), PortDescription(portNumber: 3, name: "tap900i1")]
         let first = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d0, ports: ports)
-        first.pump(seconds: 5) { first.flowMods > 0 }
-        let second = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d0, ports: ports)
-        second.pump(seconds: 5) { second.flowMods > 0 }
-        XCTAssertFalse(first.pump(seconds: 2), "the older connection is closed")
-        XCTAssertTrue(second.pump(seconds: 0.5), "the newer one stays")
-        try waitUntil("the replacement is logged") { !self.sipspan.lines(containing: "second connection for datapath; the newer one wins").isEmpty }
-        XCTAssertTrue(sipspan.lines(containing: "replaced by a newer connection").contains { $0.contains("dpid=000000000000d0d0") })
+        first.pump(seconds: 5) { !self.sipspan.lines(containing: "dpid=000000000000d0d0").filter { $0.contains("bridge connected") }.isEmpty }
+        // An impostor claims the same datapath id and reconnects 0.2 s after each refusal.
+        var refused = 0
+        for _ in 0..<5 {
+            let impostor = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d0, ports: [])
+            if !impostor.pump(seconds: 2) { refused += 1 }
+            XCTAssertTrue(first.pump(seconds: 0.2), "the answering connection keeps its datapath")
+        }
+        XCTAssertEqual(refused, 5, "every impostor connection is closed")
+        try waitUntil("the refusal is logged") { !self.sipspan.lines(containing: "newcomer refused").isEmpty }
+        XCTAssertTrue(sipspan.lines(containing: "bridge disconnected").filter { $0.contains("d0d0") }.isEmpty)
+    }
+
+    func testASilentConnectionGivesItsDatapathToANewOne() throws {
+        let ports = [PortDescription(portNumber: 1, name: "tap101i0"), PortDescription(portNumber: 3, name: "tap900i1")]
+        let first = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d1, ports: ports)
+        first.pump(seconds: 5) { !self.sipspan.lines(containing: "dpid=000000000000d0d1").filter { $0.contains("bridge connected") }.isEmpty }
+        // The first goes silent (stops answering echoes): after the echo interval (1 s here) plus the
+        // echo reply timeout (2 s), a reconnecting bridge is served.
+        Thread.sleep(forTimeInterval: 5)
+        let second = try FakeSwitch(port: sipspan.port, datapathID: 0xd0d1, ports: ports)
+        XCTAssertTrue(second.pump(seconds: 2), "the new connection is kept")
+        XCTAssertFalse(first.pump(seconds: 1), "the silent one is closed")
+        XCTAssertFalse(sipspan.lines(containing: "went silent; the new one takes over").isEmpty)
     }
 
     func testAFloodOfPortAnnouncementsIsBounded() throws {

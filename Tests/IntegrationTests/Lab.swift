@@ -26,9 +26,9 @@ final class Lab {
     }
 
     @discardableResult
-    func startSipspan(extraArgs: [String] = [], listenPort: UInt16 = 0) throws -> SipspanProcess {
+    func startSipspan(extraArgs: [String] = [], listenPort: UInt16 = 0, launcher: [String] = []) throws -> SipspanProcess {
         logCount += 1
-        let s = try SipspanProcess(policy: [policyDir], extraArgs: extraArgs, logPath: "\(ovs.dir)/sipspan-\(logCount).log", listenPort: listenPort)
+        let s = try SipspanProcess(policy: [policyDir], extraArgs: extraArgs, logPath: "\(ovs.dir)/sipspan-\(logCount).log", listenPort: listenPort, launcher: launcher)
         sipspan = s
         return s
     }

@@ -5,12 +5,16 @@ import XCTest
 /// `ssl:` controllers: certificates from OVS's own ovs-pki, a real bridge connecting over TLS.
 final class TLSTests: XCTestCase {
     var lab: Lab!
+    var sipspan: SipspanProcess!
+    var sslPort: UInt16 = 0
+    var pki: String { lab.ovs.dir + "/pki" }
+    var d: String { lab.ovs.dir }
 
-    override func setUpWithError() throws { lab = try Lab() }
     override func tearDown() { lab?.stop() }
 
-    func testBridgeConnectsOverTLSAndIsProgrammed() throws {
-        let pki = lab.ovs.dir + "/pki", d = lab.ovs.dir
+    /// ovs-pki certificates for sipspan ("ctl") and the switch ("sc"), vmbr0 connected over ssl:.
+    override func setUpWithError() throws {
+        lab = try Lab()
         try TestSupport.run(["ovs-pki", "--dir=\(pki)", "--log=\(d)/pki.log", "init"])
         try TestSupport.run(["sh", "-c", "cd \(d) && ovs-pki --dir=\(pki) --log=\(d)/pki.log req+sign ctl controller && ovs-pki --dir=\(pki) --log=\(d)/pki.log req+sign sc switch"])
         try lab.ovs.vsctl(["set-ssl", "\(d)/sc-privkey.pem", "\(d)/sc-cert.pem", "\(pki)/controllerca/cacert.pem"])
@@ -20,24 +24,41 @@ final class TLSTests: XCTestCase {
             "--listen", "ssl:127.0.0.1:0", "--tls-key", "\(d)/ctl-privkey.pem", "--tls-cert", "\(d)/ctl-cert.pem", "--tls-ca", "\(pki)/switchca/cacert.pem",
         ], logPath: "\(d)/sipspan-tls.log", listenPort: 0)
         lab.sipspan = s
+        sipspan = s
         // The first listener is plain TCP on port 0, the second ssl:; find the ssl: one.
-        func sslPort() -> UInt16? {
+        func port() -> UInt16? {
             s.lines(containing: "listening").compactMap { line -> UInt16? in
                 guard let r = line.range(of: "address=ssl:127.0.0.1:") else { return nil }
                 return UInt16(line[r.upperBound...].prefix { $0.isNumber })
             }.first
         }
-        try waitUntil("the ssl: listener") { sslPort() != nil }
-        let sslPort = try XCTUnwrap(sslPort())
+        try waitUntil("the ssl: listener") { port() != nil }
+        sslPort = try XCTUnwrap(port())
         try lab.ovs.vsctl(["set-controller", "vmbr0", "ssl:127.0.0.1:\(sslPort)"])
         try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+    }
+
+    func testBridgeConnectsOverTLSAndIsProgrammed() throws {
         try lab.ovs.receive("tap101i0", Frames.udp4(src: Hosts.vm101, dst: Hosts.far, from: Hosts.ip101, to: Hosts.ipFar, sport: 5060, dport: 5060, inPort: 1))
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060"])
-        XCTAssertFalse(s.lines(containing: "bridge connected").isEmpty)
+        XCTAssertFalse(sipspan.lines(containing: "bridge connected").isEmpty)
 
         // A peer without a certificate signed by the switch CA is refused.
         let p = try RawPeer(port: sslPort)
         p.send(Array("\u{16}\u{03}\u{01}\u{00}\u{05}hello".utf8))
         XCTAssertTrue(p.readUntilClosed(timeout: 3).closed)
+    }
+
+    /// Issue 11 item 2: a peer with a valid certificate that resets mid-conversation used to kill the
+    /// daemon with SIGPIPE (OpenSSL's close_notify written to the dead socket).
+    func testTLSPeersResettingMidConversationDoNotStopTheDaemon() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/tls-reset-peer.py").standardized.path
+        let r = try TestSupport.run(["python3", script, String(sslPort), "\(d)/sc-cert.pem", "\(d)/sc-privkey.pem", "\(pki)/controllerca/cacert.pem", "50"], check: false)
+        XCTAssertTrue(r.out.contains("50 resets"), "the peer ran: \(r.out)\(r.err)")
+        XCTAssertTrue(sipspan.process.isRunning, "sipspan survived 50 resets (exit: \(sipspan.process.isRunning ? 0 : sipspan.process.terminationStatus))")
+        // The real bridge is still served: an edit reaches it.
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\ntraffic: [udp/5060, udp/5080]\n")
+        try lab.waitForFlows("vmbr0", containing: ["tp_dst=5080"], timeout: 5)
+        XCTAssertTrue(sipspan.lines(containing: "bridge disconnected").filter { $0.contains("0000000000000081") }.isEmpty)
     }
 }

@@ -28,6 +28,16 @@ final class HostilePolicyTests: XCTestCase {
         XCTAssertLessThanOrEqual(e.diagnostics.count, 51, "diagnostics are bounded")
     }
 
+    func testThousandsOfDuplicatesStayWithinTheDiagnosticCap() {
+        // 6,000 copies of one entry: every duplicate is a diagnostic, and all of them count against the cap.
+        let text = "monitor: [{vm: 900, nic: 1}]\nwatch:\n" + String(repeating: "  - {vm: 101}\n", count: 6000) + "traffic: [" + Array(repeating: "udp/5060", count: 200).joined(separator: ", ") + "]\n"
+        guard case let .failure(e) = PolicyParser.parse(text: text, file: "d.yaml", defaultName: "d") else { return XCTFail("accepted") }
+        XCTAssertLessThanOrEqual(e.diagnostics.count, 51, "at most 50 diagnostics and one 'too many errors'")
+        XCTAssertTrue(e.diagnostics.contains { $0.message.contains("duplicate watch entry") })
+        XCTAssertTrue(e.diagnostics.contains { $0.message.contains("too many errors") })
+        XCTAssertLessThanOrEqual(e.description.split(separator: "\n").count, 102, "a bounded number of lines, notes included")
+    }
+
     func testAliasBombInsideWatchIsRefused() {
         var text = "monitor: [{vm: 900, nic: 1}]\nwatch:\n"
         text += "  - &a0 {vm: 101}\n"
