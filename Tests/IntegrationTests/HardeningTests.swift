@@ -90,18 +90,23 @@ final class HardeningTests: XCTestCase {
         try lab.ovs.vsctl(["set-controller", "vmbr0", "tcp:127.0.0.1:\(port)", "--", "set", "controller", "vmbr0", "inactivity_probe=1000", "max_backoff=1000"])
         try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
         let frame = Frames.udp4(src: Hosts.vm104, dst: Hosts.far, from: Hosts.ip104, to: Hosts.ipFar, sport: 40000, dport: 40002, inPort: 2)
-        let runs = 5, perRun = 500
+        // Four injectors, 20 frames per netdev-dummy/receive call: thousands of frames a second, so
+        // even a millisecond without a NORMAL flow loses some.
+        let runs = 5, injectors = 4, calls = 250, framesPerCall = 20
+        let perRun = injectors * calls * framesPerCall
         var lost: [Int] = []
         for run in 1...runs {
             s.kill9()
             let failOpens = failOpenCount()
             try waitUntil(timeout: 20, "vmbr0 fails open (run \(run))") { self.failOpenCount() > failOpens }
             let before = readPcap(lab.ovs.pcap("bond0")).count
-            let injector = try startInjector(frame: frame, count: perRun)
-            try waitUntil(timeout: 10, "the stream starts") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + 50 }
+            let stream = try (0..<injectors).map { _ in try startInjector(frame: frame, calls: calls, framesPerCall: framesPerCall) }
+            try waitUntil(timeout: 10, "the stream starts") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + 200 }
             s = try lab.startSipspan(listenPort: port)
-            injector.waitUntilExit()
-            XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
+            for injector in stream {
+                injector.waitUntilExit()
+                XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
+            }
             try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
             try waitUntil(timeout: 5, "all frames counted") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + perRun }
             let got = readPcap(lab.ovs.pcap("bond0")).count - before
@@ -117,11 +122,12 @@ final class HardeningTests: XCTestCase {
     private func failOpenCount() -> Int { vswitchdLog().components(separatedBy: "failing open").count - 1 }
     private func leftFailOpenCount() -> Int { vswitchdLog().components(separatedBy: "No longer in fail-open mode").count - 1 }
 
-    /// Injects `count` copies of `frame` into its port, one `netdev-dummy/receive` after the other.
-    private func startInjector(frame: String, count: Int) throws -> Process {
+    /// Injects `calls × framesPerCall` copies of `frame` into tap104i0 with back-to-back `netdev-dummy/receive` calls.
+    private func startInjector(frame: String, calls: Int, framesPerCall: Int) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", "for i in $(seq \(count)); do ovs-appctl -t '\(lab.ovs.ctl)' netdev-dummy/receive tap104i0 \"$1\" >/dev/null || exit 1; done", "inject", frame]
+        let frames = Array(repeating: "\"$1\"", count: framesPerCall).joined(separator: " ")
+        p.arguments = ["-c", "for i in $(seq \(calls)); do ovs-appctl -t '\(lab.ovs.ctl)' netdev-dummy/receive tap104i0 \(frames) >/dev/null || exit 1; done", "inject", frame]
         p.environment = ProcessInfo.processInfo.environment.merging(lab.ovs.env) { $1 }
         try p.run()
         return p
