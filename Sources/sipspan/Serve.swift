@@ -45,6 +45,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Seconds a bridge has to answer a sync (port list, flows) or a barrier before it is disconnected.")
     var replyTimeout: Double = 10
 
+    @Option(name: .long, help: "Connections held at once (bridges and peers in their handshake); keep the file limit (LimitNOFILE) above it.")
+    var maxConnections: Int = 8192
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -60,6 +63,7 @@ struct Serve: ParsableCommand {
         guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0, replyTimeout > 0 else {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
         }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
@@ -84,6 +88,7 @@ struct Serve: ParsableCommand {
 
         var options = ControllerOptions()
         options.planner.monitorVLAN = monitorVlan
+        options.maximumConnections = maxConnections
         options.session.auditInterval = audit
         options.session.echoInterval = echoInterval
         options.session.deadPeerTimeout = deadPeerTimeout

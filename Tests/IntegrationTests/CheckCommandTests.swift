@@ -68,3 +68,23 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertTrue(r.err.contains("\(dir)/p.yaml:1:12: error: a monitor entry needs 'nic'"), r.err)
     }
 }
+
+/// The shipped systemd units give the daemon more descriptors than it may hold connections.
+final class DeployUnitTests: XCTestCase {
+    func testEveryUnitsFileLimitIsAboveTheConnectionCap() throws {
+        let help = try TestSupport.run([try sipspanBinary(), "serve", "--help"]).out
+        // The option's help may wrap: read from the option to its "(default: N)".
+        let start = try XCTUnwrap(help.range(of: "--max-connections"), help)
+        let rest = help[start.upperBound...]
+        let cap = try XCTUnwrap(rest.range(of: "default: ").map { Int(rest[$0.upperBound...].prefix { $0.isNumber }) } ?? nil, String(rest.prefix(300)))
+        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy").standardized.path
+        let units = try FileManager.default.contentsOfDirectory(atPath: deploy).filter { $0.hasSuffix(".service") }
+        XCTAssertFalse(units.isEmpty)
+        for unit in units {
+            let text = try String(contentsOfFile: "\(deploy)/\(unit)", encoding: .utf8)
+            let limit = text.split(separator: "\n").first { $0.hasPrefix("LimitNOFILE=") }.flatMap { Int($0.dropFirst("LimitNOFILE=".count)) }
+            XCTAssertNotNil(limit, "\(unit) sets LimitNOFILE")
+            XCTAssertGreaterThan(limit ?? 0, cap + 256, "\(unit): the file limit leaves room above --max-connections \(cap)")
+        }
+    }
+}
