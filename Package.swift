@@ -18,21 +18,23 @@ let package = Package(
         .target(name: "OpenFlow"),
         // Policy model and loader: YAML -> validated policy, FILE:LINE:COLUMN diagnostics. Pure.
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The Proxmox inventory: pmxcfs files (guest configs, .vmlist, .members, user.cfg) -> guests, NICs, MACs, nodes. Pure.
+        .target(name: "ProxmoxInventory", dependencies: ["OpenFlow", "Policy"]),
         // Desired flows for a bridge and the reconciler's diff. Pure.
         .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
         // The switch session as a state machine: (input, now, context) -> [actions]. Pure, no I/O.
-        .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning"]),
+        .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "ProxmoxInventory"]),
         // OpenSSL as a system library (TLS for ssl: controllers).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.
         .target(name: "Controller", dependencies: [
-            "OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "COpenSSL",
+            "OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The CLI, a thin layer.
         .executableTarget(name: "sipspan", dependencies: [
-            "Controller", "Policy", "FlowPlanning", "OpenFlow",
+            "Controller", "Policy", "FlowPlanning", "OpenFlow", "ProxmoxInventory",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
+        .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]

@@ -17,7 +17,7 @@ public struct SourceLocation: Hashable, Comparable, Sendable, CustomStringConver
 
 /// One compiler-style message about a policy file: `FILE:LINE:COLUMN: error: MESSAGE`.
 public struct Diagnostic: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public enum Severity: String, Sendable { case error, note }
+    public enum Severity: String, Sendable { case error, warning, note }
 
     public let severity: Severity
     public let location: SourceLocation

@@ -220,7 +220,7 @@ public struct PolicyParser {
             }
         }
         guard diagnostics.isEmpty, let monitors, let watch else { return nil }
-        return MirrorSession(name: name ?? defaultName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP])
+        return MirrorSession(name: name ?? defaultName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP], locations: locations)
     }
 
     private mutating func unknownKey(_ node: Node, _ key: String, among keys: [String]) {
@@ -256,7 +256,9 @@ public struct PolicyParser {
         return .ports(list)
     }
 
-    private static let entryKeys = ["vm", "nic", "port"]
+    private static let entryKeys = ["vm", "nic", "port", "tag", "pool"]
+    /// Where each selector was written, for warnings about what it names.
+    private var locations: [PortSelector: SourceLocation] = [:]
 
     private mutating func selectorList(_ v: Node, role: String) -> [PortSelector]? {
         guard visit(v) else { return nil }
@@ -280,6 +282,7 @@ public struct PolicyParser {
                 continue
             }
             firstSeen[sel] = item
+            locations[sel] = locations[sel] ?? location(item)
             result.append(sel)
             if budgetExceeded { return nil }
         }
@@ -290,6 +293,20 @@ public struct PolicyParser {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
 
+    /// A Proxmox tag (letters, digits, `_ - + .`) or pool name (letters, digits, `_ -`), up to 128 characters.
+    private mutating func groupName(_ v: Node, key: String) -> String? {
+        guard let s = scalarString(v), !s.isEmpty else {
+            error(at: v, "'\(key)' must be a \(key) name, found \(describe(v))"); return nil
+        }
+        let allowed: Set<Character> = key == "tag" ? ["_", "-", "+", "."] : ["_", "-"]
+        guard s.count <= 128, s.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || allowed.contains($0) }) else {
+            error(at: v, "invalid \(key) name '\(s.prefix(80))' (Proxmox \(key)s use letters, digits and \(allowed.sorted().map { "'\($0)'" }.joined(separator: " ")))")
+            return nil
+        }
+        // Proxmox compares tags case-insensitively and stores them in lower case.
+        return key == "tag" ? s.lowercased() : s
+    }
+
     private mutating func selector(_ item: Node, role: String) -> PortSelector? {
         guard visit(item) else { return nil }
         guard case let .mapping(map) = item else {
@@ -298,8 +315,8 @@ public struct PolicyParser {
             error(at: item, message)
             return nil
         }
-        var vm: UInt32? = nil, nic: UInt8? = nil, port: String? = nil
-        var vmNode: Node? = nil, nicNode: Node? = nil, portNode: Node? = nil
+        var vm: UInt32? = nil, nic: UInt8? = nil, port: String? = nil, group: (key: String, name: String)? = nil
+        var vmNode: Node? = nil, nicNode: Node? = nil, portNode: Node? = nil, groupNode: Node? = nil
         var ok = true
         for (k, v) in map {
             guard visit(k), visit(v), let key = scalarString(k) else {
@@ -318,23 +335,37 @@ public struct PolicyParser {
                 portNode = k
                 guard let p = portName(v) else { ok = false; continue }
                 port = p
+            case "tag", "pool":
+                guard groupNode == nil else { error(at: k, "an entry names one of 'tag' or 'pool', not both"); ok = false; continue }
+                groupNode = k
+                guard let name = groupName(v, key: key) else { ok = false; continue }
+                group = (key, name)
             default:
                 unknownKey(k, key, among: PolicyParser.entryKeys); ok = false
             }
         }
-        if portNode != nil, let other = vmNode ?? nicNode {
-            error(at: other, "an entry names either 'port' or 'vm' (with an optional 'nic'), not both"); return nil
+        if portNode != nil, let other = vmNode ?? nicNode ?? groupNode {
+            error(at: other, "an entry names either 'port' or 'vm'/'tag'/'pool' (with an optional 'nic'), not both"); return nil
+        }
+        if vmNode != nil, let g = groupNode {
+            error(at: g, "an entry names one of 'vm', 'tag' or 'pool', not several"); return nil
         }
         guard ok else { return nil }
         if let port { return .port(port) }
+        if let group {
+            if role == "monitor" && nic == nil {
+                error(at: groupNode ?? item, "a monitor entry needs 'nic' (the monitoring VMs' NIC that receives copies)"); return nil
+            }
+            return group.key == "tag" ? .tag(group.name, nic: nic) : .pool(group.name, nic: nic)
+        }
         if let vm {
             if role == "monitor" && nic == nil {
                 error(at: vmNode ?? item, "a monitor entry needs 'nic' (the monitoring VM's NIC that receives copies)"); return nil
             }
             return .vm(vm, nic: nic)
         }
-        if nicNode != nil { error(at: nicNode ?? item, "'nic' needs a 'vm' in the same entry"); return nil }
-        error(at: item, "an entry needs 'vm' or 'port'")
+        if nicNode != nil { error(at: nicNode ?? item, "'nic' needs a 'vm', 'tag' or 'pool' in the same entry"); return nil }
+        error(at: item, "an entry needs 'vm', 'tag', 'pool' or 'port'")
         return nil
     }
 

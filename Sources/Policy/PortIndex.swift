@@ -14,6 +14,7 @@ public struct PortIndex: Hashable, Sendable {
         case let .port(name): byName[name, default: []].append(session)
         case let .vm(vm, nil): byVM[vm, default: []].append(session)
         case let .vm(vm, nic?): byVMNic[UInt64(vm) << 8 | UInt64(nic), default: []].append(session)
+        case .tag, .pool: break // resolved to VM ids with the inventory before planning
         }
     }
 

@@ -1,0 +1,56 @@
+import Policy
+
+/// Builds an `Inventory` from the files of a pmxcfs tree, given as (path relative to the root, bytes).
+///
+/// Pure. A guest config that cannot be parsed is reported (FILE:LINE) and the previous view of that
+/// guest is kept, so one bad edit never makes a watched VM disappear.
+public enum InventoryLoader {
+    public struct Result: Sendable {
+        public let inventory: Inventory
+        public let diagnostics: [Diagnostic]
+    }
+
+    /// `files` maps paths relative to `root` (`nodes/pve1/qemu-server/101.conf`, `.vmlist`, …) to contents.
+    public static func load(files: [String: [UInt8]], root: String, previous: Inventory? = nil) -> Result {
+        var inv = Inventory()
+        var diagnostics: [Diagnostic] = []
+        func display(_ rel: String) -> String { root.hasSuffix("/") ? root + rel : root + "/" + rel }
+        for (rel, bytes) in files.sorted(by: { $0.key < $1.key }) {
+            let parts = rel.split(separator: "/").map(String.init)
+            if parts.count == 4, parts[0] == "nodes", let kind = parts[2] == "qemu-server" ? Guest.Kind.qemu : parts[2] == "lxc" ? .lxc : nil,
+               parts[3].hasSuffix(".conf"), let vmid = UInt32(parts[3].dropLast(5)) {
+                switch GuestConfigParser.parse(bytes: bytes, file: display(rel), vmid: vmid, kind: kind, node: parts[1]) {
+                case let .success(g):
+                    inv.guests[vmid] = g
+                case let .failure(e):
+                    diagnostics += e.diagnostics
+                    if let old = previous?.guests[vmid] { inv.guests[vmid] = old }
+                }
+            } else if rel == ".vmlist" {
+                switch ClusterFiles.vmlist(bytes, file: display(rel)) {
+                case let .success(v): inv.vmlist = v
+                case let .failure(e): diagnostics += e.diagnostics; inv.vmlist = previous?.vmlist ?? [:]
+                }
+            } else if rel == ".members" {
+                switch ClusterFiles.members(bytes, file: display(rel)) {
+                case let .success(m): inv.localNode = m.local; inv.nodes = m.nodes
+                case let .failure(e): diagnostics += e.diagnostics; inv.localNode = previous?.localNode; inv.nodes = previous?.nodes ?? [:]
+                }
+            } else if rel == "user.cfg" {
+                switch ClusterFiles.pools(bytes, file: display(rel)) {
+                case let .success(p): inv.pools = p
+                case let .failure(e): diagnostics += e.diagnostics; inv.pools = previous?.pools ?? [:]
+                }
+            }
+        }
+        // A config seen on two nodes (mid-migration): the node .vmlist names wins.
+        for (vmid, entry) in inv.vmlist {
+            if let g = inv.guests[vmid], g.node != entry.node,
+               let bytes = files["nodes/\(entry.node)/\(entry.kind == .qemu ? "qemu-server" : "lxc")/\(vmid).conf"],
+               case let .success(listed) = GuestConfigParser.parse(bytes: bytes, file: "", vmid: vmid, kind: entry.kind, node: entry.node) {
+                inv.guests[vmid] = listed
+            }
+        }
+        return Result(inventory: inv, diagnostics: diagnostics)
+    }
+}
