@@ -100,6 +100,7 @@ final class BridgeConnection: @unchecked Sendable {
         guard controller.logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = ["peer": .string(connection.peer)]
         for (k, v) in line.fields { metadata[k] = .string(v) }
+        if line.fields["bridge"] != nil { metadata["bridge"] = .string(controller.displayName(of: self)) }
         controller.logger.log(level: level, "\(line.message)", metadata: metadata)
     }
 }

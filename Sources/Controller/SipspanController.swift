@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import OpenFlow
 import Policy
+import ProxmoxInventory
 import SwitchProtocol
 
 /// The controller: listeners, one session per bridge connection, the policy in force.
@@ -19,7 +20,14 @@ public final class SipspanController: @unchecked Sendable {
     /// Prometheus metrics, updated on the controller's queue.
     public let metrics = ControllerMetrics()
     let queue = DispatchQueue(label: "sipspan.controller")
+    /// The policy files' sessions as written (`tag:` and `pool:` unresolved).
+    private(set) var writtenPolicy: PolicySet
+    /// What Proxmox knows (empty without `--pve`).
+    private(set) var inventory: Inventory
+    /// The policy in force: `writtenPolicy` with tags and pools resolved against `inventory`.
     private(set) var policy: PolicySet
+    /// Warnings about the policy against the cluster, as last logged.
+    private(set) var warnings: [Diagnostic] = []
     private var listeners: [Listener] = []
     private var sessions: [Int: BridgeConnection] = [:]
     private var byDatapath: [UInt64: BridgeConnection] = [:]
@@ -30,8 +38,10 @@ public final class SipspanController: @unchecked Sendable {
     private var nextReload = 1
     private let started = monotonicNow()
 
-    public init(policy: PolicySet, options: ControllerOptions = ControllerOptions(), logger: Logger) {
-        self.policy = policy
+    public init(policy: PolicySet, inventory: Inventory = .empty, options: ControllerOptions = ControllerOptions(), logger: Logger) {
+        self.writtenPolicy = policy
+        self.inventory = inventory
+        self.policy = policy.resolved(with: inventory.groups)
         self.options = options
         self.logger = logger
     }
@@ -108,7 +118,7 @@ public final class SipspanController: @unchecked Sendable {
     }
 
     /// What every session plans with.
-    var planningContext: PlanningContext { PlanningContext(policy: policy, planner: options.planner) }
+    var planningContext: PlanningContext { PlanningContext(policy: policy, inventory: inventory, planner: options.planner) }
 
     /// Records which connection serves datapath `dpid`. An established connection that answers keeps
     /// it: the newcomer is refused (`DatapathClaim`). One that left an echo unanswered gives way.
@@ -154,10 +164,11 @@ public final class SipspanController: @unchecked Sendable {
             finishReloadIfDone(id)
         }
         if wasReady {
+            updateWarnings()
             metrics.disconnects.increment()
             metrics.bridgesConnected.set(Int64(readyBridges))
             logger.info("bridge disconnected", metadata: [
-                "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "peer": .string(bridge.connection.peer),
+                "dpid": .string(session.dpidText), "bridge": .string(displayName(of: bridge)), "peer": .string(bridge.connection.peer),
                 "reason": .string(reason.description),
             ])
         } else {
@@ -174,13 +185,14 @@ public final class SipspanController: @unchecked Sendable {
     func bridgeReady(_ session: BridgeConnection) {
         metrics.connects.increment()
         metrics.bridgesConnected.set(Int64(readyBridges))
+        updateWarnings()
     }
 
     func bridgeConfirmed(_ bridge: BridgeConnection) {
         let session = bridge.session
         guard let at = session.confirmedAt else { return }
         logger.info("bridge confirmed", metadata: [
-            "dpid": .string(session.dpidText), "bridge": .string(session.bridgeName), "flows": .stringConvertible(session.installed.count),
+            "dpid": .string(session.dpidText), "bridge": .string(displayName(of: bridge)), "flows": .stringConvertible(session.installed.count),
             "flow_mods": .stringConvertible(session.flowModsSent),
             "connect_to_confirmed_ms": .string(milliseconds(from: session.connectedAt, to: at)),
         ])
@@ -203,21 +215,77 @@ public final class SipspanController: @unchecked Sendable {
     /// touched bridge has confirmed (files, flows added/removed, bridges, ms since `detectedAt`).
     public func apply(policy newPolicy: PolicySet, reason: String, detectedAt: UInt64 = monotonicNow()) {
         queue.async { [self] in
-            guard newPolicy != policy else { return }
-            policy = newPolicy
-            let id = nextReload
-            nextReload += 1
-            var reload = PolicyReload(reason: reason, detectedAt: detectedAt)
-            for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) {
-                let (added, removed) = s.planChanged(reload: id)
-                guard added + removed > 0 else { continue }
-                reload.added += added; reload.removed += removed
-                reload.pending.insert(s.serial)
-                reload.bridges += 1
-            }
-            reloads[id] = reload
-            finishReloadIfDone(id)
+            guard newPolicy != writtenPolicy else { return }
+            writtenPolicy = newPolicy
+            replan(.policy, reason: reason, detectedAt: detectedAt)
         }
+    }
+
+    /// Puts a new view of the cluster in force (guest MACs, tags, pools): every bridge is replanned.
+    public func apply(inventory newInventory: Inventory, reason: String, detectedAt: UInt64 = monotonicNow()) {
+        queue.async { [self] in
+            guard newInventory != inventory else { return }
+            inventory = newInventory
+            replan(.inventory, reason: reason, detectedAt: detectedAt)
+        }
+    }
+
+    private func replan(_ kind: PolicyReload.Kind, reason: String, detectedAt: UInt64) {
+        policy = writtenPolicy.resolved(with: inventory.groups)
+        updateWarnings()
+        let id = nextReload
+        nextReload += 1
+        var reload = PolicyReload(kind: kind, reason: reason, detectedAt: detectedAt)
+        for s in byDatapath.values.sorted(by: { $0.serial < $1.serial }) {
+            let (added, removed) = s.planChanged(reload: id)
+            guard added + removed > 0 else { continue }
+            reload.added += added; reload.removed += removed
+            reload.pending.insert(s.serial)
+            reload.bridges += 1
+        }
+        reloads[id] = reload
+        finishReloadIfDone(id)
+    }
+
+    /// Logs the warnings about the policy in force against the cluster (at start).
+    public func logWarnings() { queue.async { self.updateWarnings() } }
+
+    /// Recomputes the operator's warnings (policy against the cluster) and logs each new one once.
+    func updateWarnings() {
+        guard !inventory.guests.isEmpty || !inventory.nodes.isEmpty else { warnings = []; return }
+        var bridgesByNode: [String: Set<String>] = [:]
+        for b in byDatapath.values where b.session.state == .ready {
+            if let node = node(of: b) { bridgesByNode[node, default: []].insert(b.bridgeName) }
+        }
+        let fresh = InventoryWarnings.compute(policy: writtenPolicy, inventory: inventory, monitorVLAN: options.planner.monitorVLAN,
+                                              ovsBridges: bridgesByNode.isEmpty ? nil : .perNode(bridgesByNode))
+        for w in fresh where !warnings.contains(w) {
+            logger.warning("\(w.message)", metadata: ["where": .string(w.location.description)])
+        }
+        warnings = fresh
+    }
+
+    /// The Proxmox node a bridge connection comes from: its peer address in `.members`, or this
+    /// node for a local (unix socket or loopback) connection.
+    func node(of bridge: BridgeConnection) -> String? {
+        let peer = bridge.connection.peer
+        let host: String
+        if peer.hasPrefix("[") { host = String(peer.dropFirst().prefix { $0 != "]" }) } else { host = String(peer.split(separator: ":").first ?? "") }
+        if let n = inventory.node(forAddress: host) { return n }
+        if host == "127.0.0.1" || host == "::1" || peer.hasPrefix("unix") { return inventory.localNode }
+        return nil
+    }
+
+    /// Guests behind Proxmox port names, as `101 (sip-proxy-1)`, without repeats.
+    func guestLabels(_ ports: [String]) -> [String] {
+        var seen = Set<UInt32>(), out: [String] = []
+        for p in ports { if let parsed = ProxmoxPortName(p), seen.insert(parsed.vm).inserted { out.append(inventory.label(parsed.vm)) } }
+        return out
+    }
+
+    /// `node/bridge` when the node is known, else the bridge's name.
+    func displayName(of bridge: BridgeConnection) -> String {
+        node(of: bridge).map { "\($0)/\(bridge.bridgeName)" } ?? bridge.bridgeName
     }
 
     func reloadConfirmed(_ id: Int, by session: BridgeConnection) {
@@ -228,7 +296,7 @@ public final class SipspanController: @unchecked Sendable {
     private func finishReloadIfDone(_ id: Int) {
         guard let r = reloads[id], r.pending.isEmpty else { return }
         reloads[id] = nil
-        logger.info("policy applied", metadata: [
+        logger.info(r.kind == .policy ? "policy applied" : "inventory applied", metadata: [
             "change": .string(r.reason), "added": .stringConvertible(r.added), "removed": .stringConvertible(r.removed),
             "bridges": .stringConvertible(r.bridges), "connected": .stringConvertible(byDatapath.count), "unconfirmed": .stringConvertible(r.lost),
             "ms": .string(milliseconds(from: r.detectedAt, to: monotonicNow(), digits: 1)),
@@ -253,19 +321,23 @@ public final class SipspanController: @unchecked Sendable {
             let now = monotonicNow()
             let bridges = sessions.values.sorted { ($0.session.datapathID ?? 0, $0.serial) < ($1.session.datapathID ?? 0, $1.serial) }.map { b in
                 let s = b.session
-                return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, peer: b.connection.peer, state: s.state.rawValue,
+                return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: b), peer: b.connection.peer, state: s.state.rawValue,
                                     connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                     watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
+                                    watchedGuests: guestLabels(s.plan?.watchedPorts ?? []),
                                     learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
                                     notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
             }
-            return ControllerStatus(uptimeSeconds: Double(now - started) / 1e9, sessions: policy.sessions.map(\.name), bridges: bridges)
+            return ControllerStatus(uptimeSeconds: seconds(from: started, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
+                                    warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count)
         }
     }
 }
 
 /// A policy change being applied: which bridges still owe a barrier reply.
 struct PolicyReload {
+    enum Kind { case policy, inventory }
+    let kind: Kind
     let reason: String
     let detectedAt: UInt64
     var pending = Set<Int>()
@@ -276,6 +348,8 @@ struct PolicyReload {
 public struct BridgeStatus: Codable, Sendable {
     public let datapathID: String?
     public let bridge: String
+    /// The Proxmox node the bridge belongs to (from its peer address and `.members`), if known.
+    public let node: String?
     public let peer: String
     public let state: String
     public let connectedSeconds: Double
@@ -283,6 +357,8 @@ public struct BridgeStatus: Codable, Sendable {
     public let flows: Int
     public let watchedPorts: [String]
     public let monitorPorts: [String]
+    /// Watched guests as `101 (sip-proxy-1)`.
+    public let watchedGuests: [String]
     public let learnedMACs: Int
     public let flowModsSent: Int
     public let notices: [String]
@@ -293,4 +369,8 @@ public struct ControllerStatus: Codable, Sendable {
     public let uptimeSeconds: Double
     public let sessions: [String]
     public let bridges: [BridgeStatus]
+    /// Warnings about the policy against the cluster (`FILE:LINE:COLUMN: warning: …`).
+    public let warnings: [String]
+    /// Guests in the Proxmox inventory (0 without one).
+    public let inventoryGuests: Int
 }

@@ -50,7 +50,12 @@ public struct FlowPlanner: Sendable {
     static let fragmentMatches: [([OXMField], UInt16)] = ethTypes.map { ([.ethType($0), .ipFragLater], 0) }
 
     /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
-    public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable) -> BridgePlan {
+    ///
+    /// `knownMACs` holds the guest MACs Proxmox's inventory gives for port names: those ports get
+    /// copies of SIP sent to them from the start and no learning (nothing goes to the controller, no
+    /// frame of theirs can change what is copied). `macs` (learned from PACKET_INs) serves only the
+    /// watched ports the inventory does not know.
+    public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable, knownMACs: [String: [MACAddress]] = [:]) -> BridgePlan {
         let names = ports.filter { $0.value <= PortNumber.max }.keys.sorted()
         var flows: [Flow] = [FlowPlanner.normalFlow]
         var notices: [String] = []
@@ -110,8 +115,8 @@ public struct FlowPlanner: Sendable {
         // Guest MACs of watched Proxmox NICs, and every watched NIC's monitors over all traffic classes:
         // computed once, so pair flows cost O(watched × NICs with known MACs), not O(watched²).
         var guestMACsOf: [String: [MACAddress]] = [:]
-        for name in watched where guestNICs.contains(name) {
-            let m = macs.macs(of: name)
+        for name in watched {
+            let m = knownMACs[name] ?? (guestNICs.contains(name) ? macs.macs(of: name) : [])
             if !m.isEmpty { guestMACsOf[name] = m }
         }
         let portsWithMACs = watched.filter { guestMACsOf[$0] != nil }
@@ -150,7 +155,7 @@ public struct FlowPlanner: Sendable {
                                      priorities: (FlowPriority.fragmentFromGuest, FlowPriority.fragmentToGuest, FlowPriority.fragmentBetweenGuests),
                                      monitorsOf: { allTargets[$0] })
             }
-            if guestNICs.contains(name) && !all.isEmpty {
+            if guestNICs.contains(name) && !all.isEmpty && knownMACs[name] == nil {
                 learning.insert(ofport)
                 flows.append(Flow(priority: FlowPriority.learnUnknown, match: Match([.inPort(ofport)]),
                                   instructions: [.applyActions([.normal, .output(port: PortNumber.controller, maxLength: learningPacketBytes)])], cookie: learnCookie))

@@ -21,6 +21,9 @@ public struct Guest: Hashable, Sendable {
 
     /// `101 (sip-proxy-1)`, or `101` without a name.
     public var label: String { name.map { "\(vmid) (\($0))" } ?? String(vmid) }
+
+    /// Where pmxcfs keeps this guest's config, under `root` (`/etc/pve`).
+    public func configPath(root: String) -> String { "\(root)/nodes/\(node)/\(kind == .qemu ? "qemu-server" : "lxc")/\(vmid).conf" }
 }
 
 /// One `netN:` line of a guest config.
@@ -35,10 +38,12 @@ public struct GuestNIC: Hashable, Sendable {
     public let trunks: String?
     public let firewall: Bool
     public let linkDown: Bool
+    /// The config line of `netN:` (for warnings).
+    public let line: Int
 
-    public init(index: UInt8, mac: MACAddress?, bridge: String?, tag: UInt16?, trunks: String?, firewall: Bool, linkDown: Bool) {
+    public init(index: UInt8, mac: MACAddress?, bridge: String?, tag: UInt16?, trunks: String?, firewall: Bool, linkDown: Bool, line: Int = 0) {
         self.index = index; self.mac = mac; self.bridge = bridge; self.tag = tag; self.trunks = trunks
-        self.firewall = firewall; self.linkDown = linkDown
+        self.firewall = firewall; self.linkDown = linkDown; self.line = line
     }
 
     /// The OVS port names Proxmox gives this NIC: `tapVinN`/`vethVinN`, and `fwlnVoN` with the firewall on.

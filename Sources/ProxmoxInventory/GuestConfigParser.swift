@@ -48,7 +48,7 @@ public enum GuestConfigParser {
                 tags = value.split(whereSeparator: { $0 == ";" || $0 == "," || $0 == " " }).map { $0.lowercased() }
             default:
                 guard key.hasPrefix("net"), let index = UInt8(key.dropFirst(3)), index <= 31, key.count <= 5 else { continue }
-                switch parseNIC(value, index: index, kind: kind) {
+                switch parseNIC(value, index: index, kind: kind, line: lineNumber) {
                 case let .success(nic): nics[index] = nic
                 case let .failure(problem): diagnostics.append(diag(lineNumber, valueColumn + problem.offset, "\(key): \(problem.message)"))
                 }
@@ -63,7 +63,7 @@ public enum GuestConfigParser {
 
     /// `virtio=BC:24:11:5E:2A:01,bridge=vmbr0,firewall=1,tag=10,trunks=10;20,link_down=1` (QEMU) or
     /// `name=eth0,bridge=vmbr0,hwaddr=BC:…,type=veth,tag=10` (LXC).
-    static func parseNIC(_ value: Substring, index: UInt8, kind: Guest.Kind) -> Result<GuestNIC, Problem> {
+    static func parseNIC(_ value: Substring, index: UInt8, kind: Guest.Kind, line: Int = 0) -> Result<GuestNIC, Problem> {
         var mac: MACAddress? = nil, bridge: String? = nil, tag: UInt16? = nil, trunks: String? = nil
         var firewall = false, linkDown = false
         var offset = 0
@@ -108,6 +108,6 @@ public enum GuestConfigParser {
                 continue // other options (e.g. a newer Proxmox's) do not concern sipspan
             }
         }
-        return .success(GuestNIC(index: index, mac: mac, bridge: bridge, tag: tag, trunks: trunks, firewall: firewall, linkDown: linkDown))
+        return .success(GuestNIC(index: index, mac: mac, bridge: bridge, tag: tag, trunks: trunks, firewall: firewall, linkDown: linkDown, line: line))
     }
 }

@@ -1,5 +1,6 @@
 import FlowPlanning
 import Policy
+import ProxmoxInventory
 
 /// Timeouts and bounds of one switch session. Every state that waits for the peer has a deadline here.
 public struct SessionConfiguration: Hashable, Sendable {
@@ -27,12 +28,14 @@ public struct SessionConfiguration: Hashable, Sendable {
     public init() {}
 }
 
-/// What the planner needs besides the bridge's own state: the policy in force and how to plan.
+/// What the planner needs besides the bridge's own state: the policy in force (tags and pools
+/// already resolved), what Proxmox knows, and how to plan.
 public struct PlanningContext: Sendable {
     public var policy: PolicySet
+    public var inventory: Inventory
     public var planner: FlowPlanner
 
-    public init(policy: PolicySet, planner: FlowPlanner = FlowPlanner()) {
-        self.policy = policy; self.planner = planner
+    public init(policy: PolicySet, inventory: Inventory = .empty, planner: FlowPlanner = FlowPlanner()) {
+        self.policy = policy; self.inventory = inventory; self.planner = planner
     }
 }

@@ -319,7 +319,8 @@ public struct SwitchSession: Sendable {
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
     private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         guard state == .ready || state == .syncing else { return }
-        let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs)
+        let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs,
+                                           knownMACs: context.inventory.macs(forPorts: ports.keys))
         plan = newPlan
         if newPlan.notices != lastNotices {
             for n in newPlan.notices where !lastNotices.contains(n) {

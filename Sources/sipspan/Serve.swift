@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import Policy
+import ProxmoxInventory
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,6 +49,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Connections held at once (bridges and peers in their handshake); keep the file limit (LimitNOFILE) above it.")
     var maxConnections: Int = 8192
 
+    @Option(name: .long, help: "Proxmox's cluster filesystem: guest MACs, tags, pools, nodes ('none' to run without; default /etc/pve when it exists).")
+    var pve: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -62,6 +66,12 @@ struct Serve: ParsableCommand {
         }
         guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0, replyTimeout > 0 else {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
+        }
+        if let pve, pve != "none" {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: pve, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("--pve \(pve): no such directory (use --pve none to run without the Proxmox inventory)")
+            }
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -86,6 +96,15 @@ struct Serve: ParsableCommand {
         }
         for s in initial.sessions { logger.info("session loaded", metadata: ["session": .string(s.summary), "file": .string(s.file)]) }
 
+        var inventory = Inventory.empty
+        var inventoryFiles: [String: [UInt8]] = [:]
+        let pveRoot = PVEOption.resolve(pve)
+        if let pveRoot {
+            (inventory, inventoryFiles) = InventoryWatcher.initialLoad(root: pveRoot, logger: logger)
+        } else {
+            logger.notice("no Proxmox inventory (--pve none or no /etc/pve): guest MACs are learned from their frames, which a guest can spoof")
+        }
+
         var options = ControllerOptions()
         options.planner.monitorVLAN = monitorVlan
         options.maximumConnections = maxConnections
@@ -95,7 +114,7 @@ struct Serve: ParsableCommand {
         options.session.handshakeTimeout = handshakeTimeout
         options.session.syncTimeout = replyTimeout
         options.session.barrierTimeout = replyTimeout
-        let controller = SipspanController(policy: initial, options: options, logger: logger)
+        let controller = SipspanController(policy: initial, inventory: inventory, options: options, logger: logger)
         do {
             let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
             try controller.start(listen: listen, tls: tls)
@@ -109,6 +128,14 @@ struct Serve: ParsableCommand {
         }
         watcher.metrics = controller.metrics
         watcher.start()
+        if let pveRoot {
+            let inventoryWatcher = InventoryWatcher(root: pveRoot, initial: inventory, initialFiles: inventoryFiles, logger: logger) { inv, detectedAt in
+                controller.apply(inventory: inv, reason: "inventory change", detectedAt: detectedAt)
+            }
+            inventoryWatcher.start()
+            Daemon.keep(inventoryWatcher)
+        }
+        controller.logWarnings()
 
         if status != "off" && !status.isEmpty {
             let server = StatusServer { path in
