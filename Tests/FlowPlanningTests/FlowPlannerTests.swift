@@ -49,6 +49,20 @@ final class FlowPlannerTests: XCTestCase {
         XCTAssertEqual(plan.flows.filter { $0.match.ethSrc == mac101 && $0.priority == FlowPriority.learnKnown }.count, 1)
     }
 
+    func testInventoryMACsCopySIPToTheGuestFromTheStartAndNeverLearn() {
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: 0)]))])
+        // A learned (spoofed) MAC on the port is ignored once Proxmox's inventory knows the NIC.
+        var learned = GuestMACTable()
+        learned.learn(mac103, on: "tap101i0")
+        let plan = planner.plan(policy: policy, ports: node, macs: learned, knownMACs: ["tap101i0": [mac101]])
+        XCTAssertEqual(plan.flows.filter { $0.match.ethDst == mac101 }.count, 6, "SIP and fragments sent to the guest, from the first frame")
+        XCTAssertTrue(plan.flows.filter { $0.match.ethDst == mac103 || $0.match.ethSrc == mac103 }.isEmpty, "the learned MAC plays no part")
+        XCTAssertTrue(plan.flows.allSatisfy { $0.cookie != FlowCookie.cookie(.learning) }, "nothing goes to the controller")
+        XCTAssertEqual(plan.learningPorts, [])
+        // Without the inventory the same port learns (the fallback).
+        XCTAssertEqual(planner.plan(policy: policy, ports: node, macs: learned).learningPorts, [1])
+    }
+
     func testTrafficEntriesMultiplyCopyFlows() {
         let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), traffic: [TrafficClass(.udp, 5060), TrafficClass(.tcp, 5060), TrafficClass(.udp, 5080)])])
         let plan = planner.plan(policy: policy, ports: node, macs: GuestMACTable())

@@ -164,3 +164,74 @@ final class InventoryLoaderTests: XCTestCase {
 private extension PortSelector {
     static func vm(_ id: UInt32, _ nic: UInt8?) -> PortSelector { .vm(id, nic: nic) }
 }
+
+final class InventoryWarningsTests: XCTestCase {
+    func inventory() -> Inventory {
+        let files: [String: String] = [
+            ".members": InventoryLoaderTests.members, "user.cfg": "pool:carriers::101::\npool:empty::::\n",
+            // Watched: net0 on vmbr0; net1 on a Linux bridge; net2 link_down.
+            "nodes/pve1/qemu-server/101.conf": "name: sip-1\nnet0: virtio=BC:24:11:00:01:01,bridge=vmbr0\nnet1: virtio=BC:24:11:00:01:11,bridge=vmbr1\nnet2: virtio=BC:24:11:00:01:21,bridge=vmbr0,link_down=1\n",
+            // Monitor with the firewall on and no tag.
+            "nodes/pve1/qemu-server/900.conf": "name: mon\nnet1: virtio=BC:24:11:00:09:01,bridge=vmbr0,firewall=1\n",
+            // Not a monitor, on the monitor VLAN.
+            "nodes/pve1/qemu-server/104.conf": "name: other\nnet0: virtio=BC:24:11:00:01:04,bridge=vmbr0,tag=4094\n",
+            // Watched on pve2, which has no monitor.
+            "nodes/pve2/qemu-server/103.conf": "name: sip-3\nnet0: virtio=BC:24:11:00:01:03,bridge=vmbr0\n",
+        ]
+        return InventoryLoader.load(files: files.mapValues { Array($0.utf8) }, root: "/pve").inventory
+    }
+
+    func testEveryWarningAnOperatorNeeds() throws {
+        let text = "monitor:\n  - vm: 900\n    nic: 1\nwatch:\n  - vm: 101\n  - vm: 103\n  - vm: 555\n  - tag: nobody\n  - pool: ghosts\n  - pool: empty\n"
+        let session = try PolicyParser.parse(text: text, file: "p.yaml", defaultName: "p").get()
+        let warnings = InventoryWarnings.compute(policy: PolicySet([session]), inventory: inventory(), monitorVLAN: 4094,
+                                                 ovsBridges: .clusterWide(["vmbr0"]), root: "/pve").map(\.description)
+        let expected = [
+            "/pve/nodes/pve1/qemu-server/101.conf:3:1: warning: VM 101 (sip-1) net1 is on bridge 'vmbr1', which is not an Open vSwitch bridge connected to sipspan on node pve1 (a Linux bridge or an SDN vnet?): its SIP cannot be copied",
+            "/pve/nodes/pve1/qemu-server/101.conf:4:1: warning: VM 101 (sip-1) net2 has link_down=1: it carries no traffic, nothing of it can be copied",
+            "/pve/nodes/pve1/qemu-server/104.conf:2:1: warning: VM 104 (other) net0 is on the monitor VLAN 4094 but is no monitor: NORMAL floods its frames into the monitor NICs",
+            "/pve/nodes/pve1/qemu-server/900.conf:2:1: warning: monitor NIC VM 900 (mon) net1 has firewall=1: copies cross the guest firewall's bridge and conntrack, which can drop them; set firewall=0",
+            "/pve/nodes/pve1/qemu-server/900.conf:2:1: warning: monitor NIC VM 900 (mon) net1 is not on the monitor VLAN 4094 (untagged): NORMAL floods other traffic into it; set tag=4094",
+            "p.yaml:2:5: warning: node pve2 has NICs watched by session 'p' (VM 103 (sip-3)) but no monitor NIC of that session: nothing is copied there",
+            "p.yaml:7:5: warning: VM 555 is not in the cluster (no config under /pve/nodes/*/)",
+            "p.yaml:8:5: warning: no guest has the tag 'nobody' (yet)",
+            "p.yaml:9:5: warning: pool 'ghosts' does not exist (yet)",
+            "p.yaml:10:5: warning: pool 'empty' has no guests",
+        ]
+        XCTAssertEqual(warnings, expected)
+    }
+
+    func testAWellSetUpClusterHasNoWarnings() throws {
+        let files: [String: String] = [
+            "nodes/pve1/qemu-server/101.conf": "net0: virtio=BC:24:11:00:01:01,bridge=vmbr0\n",
+            "nodes/pve1/qemu-server/900.conf": "net1: virtio=BC:24:11:00:09:01,bridge=vmbr0,tag=4094,firewall=0\n",
+        ]
+        let inv = InventoryLoader.load(files: files.mapValues { Array($0.utf8) }, root: "/pve").inventory
+        let session = try PolicyParser.parse(text: "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n", file: "p.yaml", defaultName: "p").get()
+        XCTAssertEqual(InventoryWarnings.compute(policy: PolicySet([session]), inventory: inv, monitorVLAN: 4094, ovsBridges: .clusterWide(["vmbr0"])), [])
+    }
+
+    func testOVSBridgesFromInterfaces() {
+        let text = """
+            auto lo
+            iface lo inet loopback
+
+            auto eno1
+            iface eno1 inet manual
+            \tovs_type OVSPort
+            \tovs_bridge vmbr0
+
+            auto vmbr0
+            iface vmbr0 inet static
+            \taddress 192.0.2.11/24
+            \tovs_type OVSBridge
+            \tovs_ports eno1
+            \tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock
+
+            auto vmbr1
+            iface vmbr1 inet manual
+            \tbridge-ports none
+            """
+        XCTAssertEqual(NetworkInterfaces.ovsBridges(text), ["vmbr0"])
+    }
+}
