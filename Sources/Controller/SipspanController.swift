@@ -276,6 +276,15 @@ public final class SipspanController: @unchecked Sendable {
         return nil
     }
 
+    /// Copy counters per guest label (`101 (sip-proxy-1)`), or per port name for non-Proxmox ports.
+    func copiedFrames(_ s: SwitchSession) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for (port, count) in s.copiedFrames {
+            out[ProxmoxPortName(port).map { inventory.label($0.vm) } ?? port, default: 0] += count
+        }
+        return out
+    }
+
     /// Guests behind Proxmox port names, as `101 (sip-proxy-1)`, without repeats.
     func guestLabels(_ ports: [String]) -> [String] {
         var seen = Set<UInt32>(), out: [String] = []
@@ -315,6 +324,9 @@ public final class SipspanController: @unchecked Sendable {
         }
     }
 
+    /// The Prometheus text: the registered metrics, then the per-bridge and per-guest series.
+    public func metricsExposition() -> [UInt8] { metrics.exposition() + BridgeMetrics.exposition(status()) }
+
     /// A snapshot of every bridge, for `sipspan status` and metrics.
     public func status() -> ControllerStatus {
         queue.sync {
@@ -325,6 +337,7 @@ public final class SipspanController: @unchecked Sendable {
                                     connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                     watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                     watchedGuests: guestLabels(s.plan?.watchedPorts ?? []),
+                                    copiedFrames: copiedFrames(s),
                                     learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
                                     notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
             }
@@ -359,6 +372,8 @@ public struct BridgeStatus: Codable, Sendable {
     public let monitorPorts: [String]
     /// Watched guests as `101 (sip-proxy-1)`.
     public let watchedGuests: [String]
+    /// Frames copied per watched guest (`101 (sip-proxy-1)`), from the flow counters of the last sync or audit.
+    public let copiedFrames: [String: Int]
     public let learnedMACs: Int
     public let flowModsSent: Int
     public let notices: [String]

@@ -55,6 +55,8 @@ public struct SwitchSession: Sendable {
     public private(set) var confirmedAt: UInt64?
     public private(set) var flowModsSent = 0
     public private(set) var changesApplied = 0
+    /// Frames copied per watched port, from the copy flows' counters at the last sync or audit.
+    public private(set) var copiedFrames: [String: Int] = [:]
 
     private var nextXID: UInt32 = 1
     private var sync: Sync?
@@ -300,6 +302,7 @@ public struct SwitchSession: Sendable {
     private mutating func finishSync(_ flows: [FlowStats], reason: ReconcileReason, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         installed = [:]
         foreignKeys = []
+        countCopies(flows, context: context)
         for s in flows {
             let f = Flow(stats: s)
             guard FlowCookie.isOurs(s.cookie) else { foreignKeys.insert(f.key); continue }
@@ -312,6 +315,20 @@ public struct SwitchSession: Sendable {
         }
         lastAudit = now
         reconcile(reason, reload: nil, now: now, context: context, into: &out)
+    }
+
+    /// Sums the copy flows' packet counters per watched port: flows matching the port (`in_port`)
+    /// and flows matching its guest's MAC (`dl_dst`).
+    private mutating func countCopies(_ flows: [FlowStats], context: PlanningContext) {
+        var portOfMAC: [MACAddress: String] = [:]
+        for (port, list) in macs.macs { for m in list { portOfMAC[m] = port } }
+        for (port, list) in context.inventory.macs(forPorts: ports.keys) { for m in list { portOfMAC[m] = port } }
+        var counts: [String: Int] = [:]
+        for f in flows where f.cookie == FlowCookie.cookie(.copy) && f.packetCount > 0 {
+            let port = f.match.inPort.flatMap { portNames[$0] } ?? f.match.ethDst.flatMap { portOfMAC[$0] }
+            if let port { counts[port, default: 0] += Int(clamping: f.packetCount) }
+        }
+        copiedFrames = counts
     }
 
     // MARK: reconcile

@@ -146,7 +146,7 @@ struct Serve: ParsableCommand {
                     let body = (try? encoder.encode(controller.status())).map { [UInt8]($0) } ?? []
                     return ("200 OK", "application/json", body)
                 case "/metrics":
-                    return ("200 OK", "text/plain; version=0.0.4", controller.metrics.exposition())
+                    return ("200 OK", "text/plain; version=0.0.4", controller.metricsExposition())
                 default:
                     return ("404 Not Found", "text/plain", Array("try /status or /metrics\n".utf8))
                 }

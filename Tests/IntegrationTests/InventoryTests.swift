@@ -39,6 +39,13 @@ final class InventoryTests: XCTestCase {
         try sipFromUplink(to: Hosts.vm101, ip: Hosts.ip101)
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ipFar):5060>\(Hosts.ip101):5060"])
         XCTAssertFalse(sipspan.lines(containing: "bridge connected").filter { $0.contains("bridge=pve1/vmbr0") }.isEmpty, "the bridge is named node/bridge")
+        let address = try XCTUnwrap(sipspan.statusAddress)
+        let status = try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out
+        XCTAssertTrue(status.contains("pve1/vmbr0 watches 101 (sip-proxy-1)"), status)
+        let peer = try RawPeer(port: UInt16(address.split(separator: ":").last ?? "") ?? 0)
+        peer.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        let metrics = String(decoding: peer.readUntilClosed(timeout: 5).bytes, as: UTF8.self)
+        XCTAssertTrue(metrics.contains("sipspan_guest_watched{bridge=\"pve1/vmbr0\",guest=\"101 (sip-proxy-1)\"} 1"), metrics)
     }
 
     func testAGuestSendingAnotherHostsMACCannotMakeOthersSIPCopied() throws {

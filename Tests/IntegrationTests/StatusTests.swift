@@ -32,6 +32,8 @@ final class StatusTests: XCTestCase {
         XCTAssertTrue(metrics.contains("sipspan_bridges_connected 1"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_flow_mods_total 12"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_bridge_connects_total 1"), metrics)
+        XCTAssertTrue(metrics.contains("sipspan_bridge_flows{bridge=\"vmbr0\",node=\"\"} 12"), metrics)
+        XCTAssertTrue(metrics.contains("sipspan_guest_watched{bridge=\"vmbr0\",guest=\"101\"} 1"), metrics)
 
         let down = try TestSupport.run([try sipspanBinary(), "status", "--server", "127.0.0.1:1"], check: false)
         XCTAssertEqual(down.status, 1)
