@@ -18,10 +18,21 @@ final class Listener: @unchecked Sendable {
     /// instead of waking the listener in a busy loop.
     static let pauseAfterExhaustion = 0.5
 
-    init(host: String, port: UInt16, queue: DispatchQueue, onAccept: @escaping (Int32, String) -> Void) throws {
-        fd = try Socket.listen(host: host, port: port)
-        let bound = Socket.localPort(fd) ?? port
-        address = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
+    private let unixPath: String?
+
+    /// Listens on a TCP address (`ssl:` is TCP here; TLS is the caller's) or a unix socket.
+    init(_ listen: ListenAddress, queue: DispatchQueue, onAccept: @escaping (Int32, String) -> Void) throws {
+        switch listen {
+        case let .tcp(host, port), let .ssl(host, port):
+            fd = try Socket.listen(host: host, port: port)
+            let bound = Socket.localPort(fd) ?? port
+            address = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
+            unixPath = nil
+        case let .unix(path):
+            fd = try Socket.listenUnix(path: path)
+            address = "unix:\(path)"
+            unixPath = path
+        }
         self.onAccept = onAccept
         self.queue = queue
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -48,10 +59,11 @@ final class Listener: @unchecked Sendable {
                 default: return // EAGAIN: nothing more to accept
                 }
             }
-            let peer = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, len) } }
+            let peer = unixPath.map { "unix:\($0)" }
+                ?? withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, len) } }
             do {
                 try Socket.setNonBlocking(client)
-                Socket.setOption(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                if unixPath == nil { Socket.setOption(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
                 onAccept(client, peer)
             } catch {
                 _ = Glibc.close(client)
@@ -77,5 +89,6 @@ final class Listener: @unchecked Sendable {
         stopped = true
         if paused { paused = false; source.resume() }
         source.cancel()
+        if let unixPath { unlink(unixPath) }
     }
 }

@@ -55,17 +55,18 @@ public final class SipspanController: @unchecked Sendable {
         return try queue.sync {
             var tlsContext: TLSContext? = nil
             for a in addresses {
-                let secure = a.hasPrefix("ssl:")
-                let rest = secure || a.hasPrefix("tcp:") ? String(a.dropFirst(4)) : a
-                guard let (host, port) = parseHostPort(rest) else {
-                    throw SystemCallError(call: "invalid listen address '\(a)' (expected [tcp:|ssl:]HOST:PORT)", errno: 0)
+                guard let listen = ListenAddress(a) else {
+                    throw SystemCallError(call: "invalid listen address '\(a)' (expected [tcp:|ssl:]HOST:PORT or unix:/PATH)", errno: 0)
                 }
-                if secure && tlsContext == nil {
-                    guard let tls else { throw TLSError(description: "ssl:\(rest) needs --tls-key, --tls-cert and --tls-ca") }
-                    tlsContext = try TLSContext(tls)
+                var context: TLSContext? = nil
+                if case .ssl = listen {
+                    if tlsContext == nil {
+                        guard let tls else { throw TLSError(description: "\(listen) needs --tls-key, --tls-cert and --tls-ca") }
+                        tlsContext = try TLSContext(tls)
+                    }
+                    context = tlsContext
                 }
-                let context = secure ? tlsContext : nil
-                let l = try Listener(host: host, port: port, queue: queue) { [unowned self] fd, peer in
+                let l = try Listener(listen, queue: queue) { [unowned self] fd, peer in
                     if let context {
                         do {
                             self.accepted(try TLSTransport(fd: fd, context: context), peer: peer)
@@ -84,7 +85,8 @@ public final class SipspanController: @unchecked Sendable {
                     ])
                 }
                 listeners.append(l)
-                logger.info("listening", metadata: ["address": .string((secure ? "ssl:" : "") + l.address)])
+                if case .ssl = listen { logger.info("listening", metadata: ["address": .string("ssl:" + l.address)]) }
+                else { logger.info("listening", metadata: ["address": .string(l.address)]) }
             }
             let t = DispatchSource.makeTimerSource(queue: queue)
             t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))
@@ -177,6 +179,11 @@ public final class SipspanController: @unchecked Sendable {
                 "peer": .string(bridge.connection.peer), "reason": .string(reason.description),
             ])
         }
+    }
+
+    /// Connections serving a bridge (past their first sync), in serial order.
+    var readyConnections: [BridgeConnection] {
+        byDatapath.values.filter { $0.session.state == .ready }.sorted { $0.serial < $1.serial }
     }
 
     /// Bridges past their handshake and first sync.

@@ -65,6 +65,67 @@ enum Socket {
         return fd
     }
 
+    /// A listening, non-blocking unix stream socket at `path`, mode 0600 (only root, or the service's
+    /// user, may connect). A stale socket file is replaced; a path that is something else, a socket
+    /// another process listens on, or a missing directory is a clear error.
+    static func listenUnix(path: String, backlog: Int32 = 1024) throws -> Int32 {
+        let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        var st = stat()
+        guard stat(dir.isEmpty ? "/" : dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SystemCallError(call: "unix:\(path): directory \(dir) does not exist", errno: 0)
+        }
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw SystemCallError(call: "unix:\(path) exists and is not a socket; remove it or choose another path", errno: 0)
+            }
+            if let probe = try? connectUnix(path) {
+                close(probe)
+                throw SystemCallError(call: "unix:\(path): another process is listening there (is sipspan already running?)", errno: 0)
+            }
+            unlink(path) // a stale socket of a process that is gone
+        }
+        let fd = try check("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0) }
+        do {
+            var addr = try unixAddress(path)
+            let old = umask(0o177)
+            defer { umask(old) }
+            try check("bind unix:\(path)") {
+                withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            }
+            chmod(path, 0o600)
+            try check("listen") { Glibc.listen(fd, backlog) }
+            try setNonBlocking(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// A blocking connection to a unix stream socket.
+    static func connectUnix(_ path: String) throws -> Int32 {
+        let fd = try check("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0) }
+        var addr = try unixAddress(path)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw SystemCallError(call: "connect unix:\(path)", errno: e)
+        }
+        return fd
+    }
+
+    static func unixAddress(_ path: String) throws -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemCallError(call: "unix socket path too long: \(path)", errno: 0) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        return addr
+    }
+
     /// The numeric "address:port" of a socket address.
     static func describe(_ addr: UnsafePointer<sockaddr>, _ len: socklen_t) -> String {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))

@@ -4,13 +4,22 @@ import Glibc
 import Dispatch
 import Foundation
 
-/// A minimal HTTP/1.0 endpoint on Dispatch sources: `GET /status` (JSON) and `GET /metrics`
-/// (Prometheus text). One request per connection; requests are bounded (8 KiB of headers, 5 s).
+/// A minimal HTTP/1.0 endpoint on Dispatch sources: `GET /status` (JSON), `GET /metrics`
+/// (Prometheus text), `POST /plan` (a dry run). One request per connection; requests are bounded
+/// (8 KiB of headers, `maximumBody` of body, 5 s).
 public final class StatusServer: @unchecked Sendable {
     private let queue = DispatchQueue(label: "sipspan.status")
     private var listener: Listener?
     private var clients: [Int32: Client] = [:]
-    private let routes: @Sendable (String) -> (status: String, type: String, body: [UInt8])
+    /// One request as the routes see it.
+    public struct Request: Sendable {
+        public let method: String
+        public let path: String
+        public let body: [UInt8]
+    }
+    public typealias Response = (status: String, type: String, body: [UInt8])
+    public static let maximumBody = 4 << 20
+    private let routes: @Sendable (Request) -> Response
 
     final class Client {
         let fd: Int32
@@ -25,16 +34,19 @@ public final class StatusServer: @unchecked Sendable {
     }
 
     /// `routes` maps a path to a response; it runs on the server's own queue.
-    public init(routes: @escaping @Sendable (String) -> (status: String, type: String, body: [UInt8])) {
+    public init(routes: @escaping @Sendable (Request) -> Response) {
         self.routes = routes
     }
 
     /// Listens on "HOST:PORT"; returns the bound address.
     @discardableResult
     public func start(_ address: String) throws -> String {
-        guard let (host, port) = parseHostPort(address) else { throw SystemCallError(call: "invalid status address '\(address)'", errno: 0) }
+        guard let listen = ListenAddress(address) else { throw SystemCallError(call: "invalid status address '\(address)'", errno: 0) }
+        if case .ssl = listen { throw SystemCallError(call: "the status endpoint speaks plain HTTP: use HOST:PORT or unix:/PATH", errno: 0) }
         return try queue.sync {
-            let l = try Listener(host: host, port: port, queue: queue) { [unowned self] fd, _ in self.accepted(fd) }
+            let l = try Listener(listen, queue: queue) { [weak self] fd, _ in
+                if let self { self.accepted(fd) } else { _ = Glibc.close(fd) }
+            }
             listener = l
             let t = DispatchSource.makeTimerSource(queue: queue)
             t.schedule(deadline: .now() + 1, repeating: 1)
@@ -58,17 +70,36 @@ public final class StatusServer: @unchecked Sendable {
     }
 
     private func readable(_ c: Client) {
-        var buf = [UInt8](repeating: 0, count: 4096)
+        var buf = [UInt8](repeating: 0, count: 65536)
         let n = buf.withUnsafeMutableBytes { Glibc.read(c.fd, $0.baseAddress, $0.count) }
         if n <= 0 { if n == 0 || (errno != EAGAIN && errno != EINTR) { finish(c) }; return }
         c.request += buf[0..<n]
-        guard c.request.count <= 8192 else { respond(c, "413 Payload Too Large", "text/plain", Array("request too large\n".utf8)); return }
-        guard let end = c.request.firstRange(of: [13, 10, 13, 10]) ?? c.request.firstRange(of: [10, 10]) else { return }
+        guard let end = c.request.firstRange(of: [13, 10, 13, 10]) ?? c.request.firstRange(of: [10, 10]) else {
+            if c.request.count > 8192 { respond(c, "413 Payload Too Large", "text/plain", Array("request too large\n".utf8)) }
+            return
+        }
+        guard end.lowerBound <= 8192 else { respond(c, "413 Payload Too Large", "text/plain", Array("headers too large\n".utf8)); return }
         let head = String(decoding: c.request[..<end.lowerBound], as: UTF8.self)
-        let parts = head.split(separator: "\n").first?.split(separator: " ") ?? []
-        guard parts.count >= 2, parts[0] == "GET" else { respond(c, "405 Method Not Allowed", "text/plain", Array("GET only\n".utf8)); return }
+        let lines = head.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" })
+        let parts = lines.first?.split(separator: " ") ?? []
+        guard parts.count >= 2, parts[0] == "GET" || parts[0] == "POST" else {
+            respond(c, "405 Method Not Allowed", "text/plain", Array("GET or POST only\n".utf8)); return
+        }
+        var length = 0
+        for line in lines.dropFirst() {
+            let kv = line.split(separator: ":", maxSplits: 1)
+            if kv.count == 2, kv[0].lowercased() == "content-length" {
+                guard let v = Int(kv[1].trimmingCharacters(in: .whitespaces)), v >= 0 else {
+                    respond(c, "400 Bad Request", "text/plain", Array("bad Content-Length\n".utf8)); return
+                }
+                length = v
+            }
+        }
+        guard length <= StatusServer.maximumBody else { respond(c, "413 Payload Too Large", "text/plain", Array("body too large\n".utf8)); return }
+        let body = c.request[end.upperBound...]
+        guard body.count >= length else { return } // wait for the rest (bounded by the 5 s expiry)
         let path = String(parts[1].split(separator: "?").first ?? "")
-        let r = routes(path)
+        let r = routes(Request(method: String(parts[0]), path: path, body: Array(body.prefix(length))))
         respond(c, r.status, r.type, r.body)
     }
 

@@ -138,8 +138,13 @@ struct Serve: ParsableCommand {
         controller.logWarnings()
 
         if status != "off" && !status.isEmpty {
-            let server = StatusServer { path in
-                switch path {
+            let statusIsLocal = ListenAddress(status)?.isLocal ?? false
+            let server = StatusServer { request in
+                switch request.path {
+                case "/plan" where request.method == "POST":
+                    // A dry run reveals the policy's effect: only for local clients.
+                    guard statusIsLocal else { return ("403 Forbidden", "text/plain", Array("plan answers only on a loopback or unix status endpoint\n".utf8)) }
+                    return controller.dryRun(request.body)
                 case "/status":
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

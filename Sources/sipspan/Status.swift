@@ -15,7 +15,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let body: [UInt8]
         do {
-            body = try httpGet(server, path: "/status")
+            body = try StatusClient.request(server, path: "/status")
         } catch {
             FileHandle.standardError.write(Data("sipspan status: cannot reach \(server): \(error)\n(is `sipspan serve` running with --status \(server)?)\n".utf8))
             throw ExitCode(1)
@@ -50,31 +50,3 @@ struct Status: ParsableCommand {
     }
 }
 
-/// A plain HTTP/1.0 GET over a blocking socket with a 5 s timeout; returns the body of a 200 reply.
-func httpGet(_ hostPort: String, path: String) throws -> [UInt8] {
-    guard let (host, port) = parseHostPort(hostPort) else { throw ValidationError("expected HOST:PORT, got '\(hostPort)'") }
-    var hints = addrinfo()
-    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    var res: UnsafeMutablePointer<addrinfo>? = nil
-    guard getaddrinfo(host, String(port), &hints, &res) == 0, let ai = res else { throw SystemCallError(call: "getaddrinfo", errno: errno) }
-    defer { freeaddrinfo(res) }
-    let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
-    guard fd >= 0 else { throw SystemCallError(call: "socket", errno: errno) }
-    defer { close(fd) }
-    var tv = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else { throw SystemCallError(call: "connect", errno: errno) }
-    let request = Array("GET \(path) HTTP/1.0\r\nHost: \(hostPort)\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    var response: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while response.count < 64 << 20 {
-        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        response += buf[0..<n]
-    }
-    guard let sep = response.firstRange(of: [13, 10, 13, 10]) else { throw SystemCallError(call: "malformed reply", errno: 0) }
-    let head = String(decoding: response[..<sep.lowerBound], as: UTF8.self)
-    guard head.hasPrefix("HTTP/1.0 200") || head.hasPrefix("HTTP/1.1 200") else { throw SystemCallError(call: "reply: \(head.split(separator: "\r\n").first ?? "")", errno: 0) }
-    return Array(response[sep.upperBound...])
-}

@@ -70,9 +70,10 @@ final class OVSSandbox {
     func appctl(_ args: [String]) throws -> String { try run(["ovs-appctl", "-t", ctl] + args, env: env).out }
 
     /// A bridge emulating a Proxmox node's vmbr0 with dummy ports. Each port: (name, ofport, tag, options).
-    func addBridge(_ name: String, dpid: UInt64, ports: [(name: String, ofport: Int, tag: Int?)], pcapPorts: Set<String> = []) throws {
-        var args = ["add-br", name, "--", "set", "bridge", name, "datapath_type=dummy", "protocols=OpenFlow13",
-                    "fail-mode=standalone", "other-config:datapath-id=\(String(format: "%016llx", dpid))"]
+    /// `dpid` nil: OVS derives the datapath id itself, as on a Proxmox node (ifupdown2 clears other_config).
+    func addBridge(_ name: String, dpid: UInt64?, ports: [(name: String, ofport: Int, tag: Int?)], pcapPorts: Set<String> = []) throws {
+        var args = ["add-br", name, "--", "set", "bridge", name, "datapath_type=dummy", "protocols=OpenFlow13", "fail-mode=standalone"]
+        if let dpid { args.append("other-config:datapath-id=\(String(format: "%016llx", dpid))") }
         for p in ports {
             args += ["--", "add-port", name, p.name] + (p.tag.map { ["tag=\($0)"] } ?? [])
             args += ["--", "set", "interface", p.name, "type=dummy", "ofport_request=\(p.ofport)"]
@@ -85,6 +86,11 @@ final class OVSSandbox {
 
     func setController(_ bridge: String, port: UInt16) throws {
         try vsctl(["set-controller", bridge, "tcp:127.0.0.1:\(port)", "--", "set", "controller", bridge, "inactivity_probe=5000"])
+    }
+
+    /// One column of a bridge as `ovs-vsctl get` prints it.
+    func bridgeColumn(_ bridge: String, _ column: String) throws -> String {
+        try vsctl(["get", "bridge", bridge, column]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Injects a frame as if it had arrived on `port` (ovs-appctl netdev-dummy/receive, flow syntax).
