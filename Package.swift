@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The Proxmox inventory: pmxcfs files (guest configs, .vmlist, .members, user.cfg) -> guests, NICs, MACs, nodes. Pure.
         .target(name: "ProxmoxInventory", dependencies: ["OpenFlow", "Policy"]),
+        // sipspan doctor's checks: a node's OVS, ifupdown2 configuration and guests -> findings with fixes. Pure.
+        .target(name: "NodeDoctor", dependencies: ["Policy", "ProxmoxInventory"]),
         // Desired flows for a bridge and the reconciler's diff. Pure.
         .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
         // The switch session as a state machine: (input, now, context) -> [actions]. Pure, no I/O.
@@ -34,7 +36,7 @@ let package = Package(
         ]),
         // The CLI, a thin layer.
         .executableTarget(name: "sipspan", dependencies: [
-            "Controller", "Policy", "FlowPlanning", "OpenFlow", "ProxmoxInventory",
+            "Controller", "Policy", "FlowPlanning", "OpenFlow", "ProxmoxInventory", "NodeDoctor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow"]),
+        .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]

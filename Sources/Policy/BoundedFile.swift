@@ -8,6 +8,7 @@ public enum BoundedFile {
     public struct ReadError: Error, Sendable, CustomStringConvertible {
         public let reason: String
         public var description: String { reason }
+        public init(reason: String) { self.reason = reason }
     }
 
     /// At most `limit` bytes of `path` (a larger file is cut there; callers check the size).
