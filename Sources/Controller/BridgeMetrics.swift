@@ -19,7 +19,7 @@ enum BridgeMetrics {
                ready.map { ([("bridge", name($0)), ("node", $0.node ?? "")], $0.watchedPorts.count) })
         family("sipspan_guest_watched", "gauge", "1 for each guest whose SIP is copied on a bridge.",
                ready.flatMap { b in b.watchedGuests.map { ([("bridge", name(b)), ("guest", $0)], 1) } })
-        family("sipspan_guest_copied_frames", "gauge", "Frames copied per watched guest and bridge (flow counters as of the last audit).",
+        family("sipspan_guest_copied_frames_total", "counter", "Frames copied per watched guest and bridge (flow counters as of the last sync or audit; restart when flows are re-added).",
                ready.flatMap { b in b.copiedFrames.sorted { $0.key < $1.key }.map { ([("bridge", name(b)), ("guest", $0.key)], $0.value) } })
         family("sipspan_warnings", "gauge", "Warnings about the policy against the cluster (see sipspan status).",
                [([], status.warnings.count)])

@@ -16,8 +16,8 @@ struct Plan: ParsableCommand {
     @Argument(help: "Policy files or directories to preview against the running serve.")
     var paths: [String] = []
 
-    @Option(name: .long, help: "The running serve's status endpoint (loopback HOST:PORT or unix:/PATH).")
-    var server: String = "127.0.0.1:9653"
+    @Option(name: .long, help: "The running serve's status endpoint, loopback HOST:PORT or unix:/PATH (default: unix:/run/sipspan/status.sock when it exists, else 127.0.0.1:9653).")
+    var server: String = StatusEndpoint.defaultAddress
 
     @Option(name: .long, help: "Offline: a policy file or directory (repeatable).")
     var policy: [String] = []

@@ -16,8 +16,8 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Address to listen on for switches: [tcp:|ssl:]HOST:PORT (repeatable).")
     var listen: [String] = ["0.0.0.0:6653"]
 
-    @Option(name: .long, help: "HOST:PORT for `sipspan status` (GET /status) and Prometheus (GET /metrics); 'off' to disable.")
-    var status: String = "127.0.0.1:9653"
+    @Option(name: .long, help: "HOST:PORT or unix:/PATH for `sipspan status`, `sipspan plan` (local endpoints only) and Prometheus (GET /metrics); repeatable; 'off' to disable.")
+    var status: [String] = ["127.0.0.1:9653"]
 
     @Option(name: .long, help: "PEM private key for ssl: listeners (e.g. ovs-pki's ctl-privkey.pem).")
     var tlsKey: String?
@@ -137,8 +137,8 @@ struct Serve: ParsableCommand {
         }
         controller.logWarnings()
 
-        if status != "off" && !status.isEmpty {
-            let statusIsLocal = ListenAddress(status)?.isLocal ?? false
+        for address in status where address != "off" && !address.isEmpty {
+            let statusIsLocal = ListenAddress(address)?.isLocal ?? false
             let server = StatusServer { request in
                 switch request.path {
                 case "/plan" where request.method == "POST":
@@ -157,11 +157,11 @@ struct Serve: ParsableCommand {
                 }
             }
             do {
-                let address = try server.start(status)
-                logger.info("status endpoint", metadata: ["address": .string(address)])
+                let bound = try server.start(address)
+                logger.info("status endpoint", metadata: ["address": .string(bound)])
                 Daemon.keep(server)
             } catch {
-                logger.warning("status endpoint unavailable", metadata: ["address": .string(status), "error": .string("\(error)")])
+                logger.warning("status endpoint unavailable", metadata: ["address": .string(address), "error": .string("\(error)")])
             }
         }
 

@@ -6,8 +6,8 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the bridges a running `sipspan serve` controls (from its --status endpoint).")
 
-    @Option(name: .long, help: "The serve process's --status address.")
-    var server: String = "127.0.0.1:9653"
+    @Option(name: .long, help: "The serve process's --status address (default: unix:/run/sipspan/status.sock when it exists, else 127.0.0.1:9653).")
+    var server: String = StatusEndpoint.defaultAddress
 
     @Flag(name: .long, help: "Print the raw JSON.")
     var json = false

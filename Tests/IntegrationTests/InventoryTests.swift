@@ -132,3 +132,31 @@ final class InventoryTests: XCTestCase {
         XCTAssertFalse(bare.out.contains("warning"), bare.out)
     }
 }
+
+extension InventoryTests {
+    /// deploy/grafana-dashboard.json queries only metrics a running sipspan exposes.
+    func testEveryMetricTheGrafanaDashboardQueriesExists() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/grafana-dashboard.json").standardized.path
+        let dashboard = try String(contentsOfFile: path, encoding: .utf8)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(dashboard.utf8)) as? [String: Any])
+        let exprs = (obj["panels"] as? [[String: Any]] ?? []).flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        XCTAssertGreaterThanOrEqual(exprs.count, 8)
+        let regex = try NSRegularExpression(pattern: "sipspan_[a-z_]+")
+        var names = Set<String>()
+        for e in exprs {
+            for m in regex.matches(in: e, range: NSRange(e.startIndex..., in: e)) {
+                var n = String(e[Range(m.range, in: e)!])
+                for suffix in ["_bucket", "_sum", "_count"] where n.hasSuffix(suffix) && n.hasPrefix("sipspan_change_confirm_seconds") { n = String(n.dropLast(suffix.count)) }
+                names.insert(n)
+            }
+        }
+        let address = try XCTUnwrap(sipspan.statusAddress)
+        let peer = try RawPeer(port: UInt16(address.split(separator: ":").last ?? "") ?? 0)
+        peer.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        let metrics = String(decoding: peer.readUntilClosed(timeout: 5).bytes, as: UTF8.self)
+        for n in names.sorted() {
+            XCTAssertTrue(metrics.contains("# TYPE \(n) "), "the dashboard queries \(n), which /metrics does not expose")
+        }
+        print("dashboard metrics checked: \(names.sorted().joined(separator: ", "))")
+    }
+}
