@@ -4,6 +4,8 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
     case output(port: UInt32, maxLength: UInt16)
     /// OFPAT_POP_VLAN.
     case popVlan
+    /// OFPAT_SET_FIELD: one OXM (e.g. Nicira's `tun_dst`, `tun_id` before an output to a tunnel port).
+    case setField(OXMField)
     /// Any other action, as its type and body (after the 4-byte type/length header).
     case other(type: UInt16, body: [UInt8])
 
@@ -17,6 +19,10 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
             if port > PortNumber.max { return PortNumber.name(port) }
             return "output:\(port)"
         case .popVlan: return "pop_vlan"
+        case let .setField(f):
+            let text = f.description
+            guard let eq = text.firstIndex(of: "=") else { return "set_field:\(text)" }
+            return "set_field:\(text[text.index(after: eq)...])->\(text[..<eq])"
         case let .other(type, body): return "action(\(type),\(hexString(body)))"
         }
     }
@@ -27,6 +33,12 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
             w.u16(0); w.u16(16); w.u32(port); w.u16(maxLength); w.zeros(6)
         case .popVlan:
             w.u16(18); w.u16(8); w.zeros(4)
+        case let .setField(f):
+            let oxmLength = 4 + f.value.count + (f.mask?.count ?? 0)
+            let length = (4 + oxmLength + 7) / 8 * 8
+            w.u16(25); w.u16(UInt16(length))
+            f.encode(into: &w)
+            w.zeros(length - 4 - oxmLength)
         case let .other(type, body):
             w.u16(type); w.u16(UInt16(4 + body.count)); w.append(body)
         }
@@ -44,6 +56,11 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
             return .output(port: port, maxLength: port == PortNumber.controller ? maxLen : 0)
         case 18:
             return .popVlan
+        case 25:
+            // One OXM, then zero padding to a multiple of 8.
+            let field = try OXMField.decode(&body)
+            guard body.rest().allSatisfy({ $0 == 0 }) else { throw OpenFlowDecodeError.badLength(what: "set_field padding", length: len) }
+            return .setField(field)
         default:
             return .other(type: type, body: body.rest())
         }

@@ -41,9 +41,10 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
             case .ipv6Src, .ipv6Dst: return 16
             }
         }
+        /// Bitwise-maskable in Open vSwitch (L4 ports too: OVS accepts them masked in OpenFlow 1.2+).
         public var maskable: Bool {
             switch self {
-            case .metadata, .ethDst, .ethSrc, .vlanVid, .ipv4Src, .ipv4Dst, .ipv6Src, .ipv6Dst: return true
+            case .metadata, .ethDst, .ethSrc, .vlanVid, .ipv4Src, .ipv4Dst, .ipv6Src, .ipv6Dst, .tcpSrc, .tcpDst, .udpSrc, .udpDst: return true
             default: return false
             }
         }
@@ -70,6 +71,36 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public var basic: Basic? { oxmClass == OXMField.openFlowBasic ? Basic(rawValue: field) : nil }
 
+    /// Open vSwitch NXM_1 fields sipspan uses (in matches or `set_field`).
+    public enum Nicira: UInt8, CaseIterable, Sendable {
+        /// NXM_NX_TUN_ID: the tunnel key (VXLAN VNI, ERSPAN session id in its low 10 bits).
+        case tunID = 16
+        /// NXM_NX_IP_FRAG.
+        case ipFrag = 26
+        /// NXM_NX_TUN_IPV4_DST: the tunnel's remote (outer destination) IPv4 address.
+        case tunIPv4Dst = 32
+
+        public var width: Int {
+            switch self {
+            case .tunID: return 8
+            case .ipFrag: return 1
+            case .tunIPv4Dst: return 4
+            }
+        }
+        public var name: String {
+            switch self {
+            case .tunID: return "tun_id"
+            case .ipFrag: return "ip_frag"
+            case .tunIPv4Dst: return "tun_dst"
+            }
+        }
+    }
+
+    public var nicira: Nicira? { oxmClass == OXMField.nxm1 ? Nicira(rawValue: field) : nil }
+
+    public static func tunID(_ id: UInt64) -> OXMField { .init(oxmClass: nxm1, field: Nicira.tunID.rawValue, value: be(id, 8)) }
+    public static func tunIPv4Dst(_ a: [UInt8]) -> OXMField { .init(oxmClass: nxm1, field: Nicira.tunIPv4Dst.rawValue, value: a) }
+
     // Typed constructors.
     public static func inPort(_ p: UInt32) -> OXMField { .init(field: Basic.inPort.rawValue, value: be(UInt64(p), 4)) }
     public static func metadata(_ m: UInt64) -> OXMField { .init(field: Basic.metadata.rawValue, value: be(m, 8)) }
@@ -90,6 +121,11 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     public static func udpSrc(_ p: UInt16) -> OXMField { .init(field: Basic.udpSrc.rawValue, value: be(UInt64(p), 2)) }
     public static func udpDst(_ p: UInt16) -> OXMField { .init(field: Basic.udpDst.rawValue, value: be(UInt64(p), 2)) }
 
+    /// A TCP or UDP source or destination port under a bitwise mask (one prefix of a port range).
+    public static func l4Port(_ field: Basic, _ value: UInt16, mask: UInt16) -> OXMField {
+        .init(field: field.rawValue, value: be(UInt64(value), 2), mask: mask == 0xffff ? nil : be(UInt64(mask), 2))
+    }
+
     /// The value as an unsigned integer (fields up to 8 bytes).
     public var integer: UInt64 { value.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
 
@@ -106,8 +142,10 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public var description: String {
         if self == OXMField.ipFragLater { return "ip_frag=later" }
-        let name = basic?.name ?? "oxm(\(String(oxmClass, radix: 16)):\(field))"
+        let name = basic?.name ?? nicira?.name ?? "oxm(\(String(oxmClass, radix: 16)):\(field))"
         let v: String
+        if nicira == .tunIPv4Dst { return "\(name)=" + value.map { String($0) }.joined(separator: ".") }
+        if nicira == .tunID { return "\(name)=0x" + String(integer, radix: 16) }
         switch basic {
         case .ethDst?, .ethSrc?: v = MACAddress(bytes: value)?.description ?? hexString(value)
         case .ethType?, .vlanVid?, .metadata?: v = "0x" + String(integer, radix: 16)
@@ -155,6 +193,9 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     private static func checkWidth(cls: UInt16, field: UInt8, width: Int) throws {
         if cls == openFlowBasic, let b = Basic(rawValue: field), b.width != width {
             throw OpenFlowDecodeError.badLength(what: "oxm \(b.name)", length: width)
+        }
+        if cls == nxm1, let n = Nicira(rawValue: field), n.width != width {
+            throw OpenFlowDecodeError.badLength(what: "nxm \(n.name)", length: width)
         }
     }
 }

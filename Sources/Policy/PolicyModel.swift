@@ -57,17 +57,70 @@ public enum WatchSet: Hashable, Sendable {
     case ports([PortSelector])
 }
 
-/// An L4 protocol and port whose frames count as SIP.
+/// An L4 protocol and port range whose frames count as SIP (`udp/5060`, `udp/5060-5090`).
 public struct TrafficClass: Hashable, Comparable, Sendable, CustomStringConvertible {
     public enum L4: String, Sendable, CaseIterable { case udp, tcp }
     public let proto: L4
-    public let port: UInt16
+    public let first: UInt16
+    public let last: UInt16
 
-    public init(_ proto: L4, _ port: UInt16) { self.proto = proto; self.port = port }
+    public init(_ proto: L4, _ port: UInt16) { self.proto = proto; self.first = port; self.last = port }
+    /// `first <= last`.
+    public init(_ proto: L4, _ first: UInt16, _ last: UInt16) { self.proto = proto; self.first = min(first, last); self.last = max(first, last) }
 
     public static let sipUDP = TrafficClass(.udp, 5060)
-    public static func < (a: TrafficClass, b: TrafficClass) -> Bool { (a.proto.rawValue, a.port) < (b.proto.rawValue, b.port) }
-    public var description: String { "\(proto.rawValue)/\(port)" }
+    public static func < (a: TrafficClass, b: TrafficClass) -> Bool { (a.proto.rawValue, a.first, a.last) < (b.proto.rawValue, b.first, b.last) }
+    public var description: String { first == last ? "\(proto.rawValue)/\(first)" : "\(proto.rawValue)/\(first)-\(last)" }
+
+    /// Whether two classes of one protocol share a port or touch (then they are merged).
+    public func touches(_ o: TrafficClass) -> Bool {
+        proto == o.proto && Int(first) <= Int(o.last) + 1 && Int(o.first) <= Int(last) + 1
+    }
+
+    /// Overlapping or adjacent entries of one protocol merged (each port belongs to one class), in
+    /// the order their first member was written.
+    public static func merged(_ list: [TrafficClass]) -> [TrafficClass] {
+        var out: [(TrafficClass, firstIndex: Int)] = []
+        for (i, t) in list.enumerated().sorted(by: { $0.element < $1.element }) {
+            if let l = out.last, l.0.touches(t) {
+                out[out.count - 1] = (TrafficClass(l.0.proto, l.0.first, max(l.0.last, t.last)), min(l.firstIndex, i))
+            } else {
+                out.append((t, i))
+            }
+        }
+        return out.sorted { $0.firstIndex < $1.firstIndex }.map(\.0)
+    }
+}
+
+/// A remote collector that receives copies through the node's tunnel port (ERSPAN or VXLAN).
+public struct Collector: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The collector's IPv4 address (the tunnel's remote end).
+    public let address: [UInt8]
+    /// The OVS tunnel port's name on each node's bridge.
+    public let tunnel: String
+    /// ERSPAN session id / VXLAN VNI (`tun_id`).
+    public let sessionID: UInt32
+
+    public static let defaultTunnel = "sipspan0"
+
+    public init(address: [UInt8], tunnel: String = Collector.defaultTunnel, sessionID: UInt32) {
+        self.address = address; self.tunnel = tunnel; self.sessionID = sessionID
+    }
+
+    /// A stable default session id for a policy name: 1…1023 (valid for ERSPAN and VXLAN alike).
+    public static func defaultSessionID(for name: String) -> UInt32 {
+        var h: UInt32 = 2_166_136_261
+        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return h % 1023 + 1
+    }
+
+    public var addressText: String { address.map(String.init).joined(separator: ".") }
+    public var description: String { "collector \(addressText) via \(tunnel) session \(sessionID)" }
+    public static func < (a: Collector, b: Collector) -> Bool {
+        if a.address != b.address { return a.address.lexicographicallyPrecedes(b.address) }
+        if a.tunnel != b.tunnel { return a.tunnel < b.tunnel }
+        return a.sessionID < b.sessionID
+    }
 }
 
 /// One policy file: one mirror session.
@@ -78,13 +131,15 @@ public struct MirrorSession: Hashable, Sendable {
     public let monitors: [PortSelector]
     public let watch: WatchSet
     public let traffic: [TrafficClass]
+    /// Remote collectors receiving copies through each node's tunnel port.
+    public let collectors: [Collector]
     /// Where each selector is written (for warnings about what it names).
     public let locations: [PortSelector: SourceLocation]
 
     public init(name: String, file: String, monitors: [PortSelector], watch: WatchSet, traffic: [TrafficClass] = [.sipUDP],
-                locations: [PortSelector: SourceLocation] = [:]) {
-        self.name = name; self.file = file; self.monitors = monitors; self.watch = watch; self.traffic = traffic
-        self.locations = locations
+                collectors: [Collector] = [], locations: [PortSelector: SourceLocation] = [:]) {
+        self.name = name; self.file = file; self.monitors = monitors; self.watch = watch; self.traffic = TrafficClass.merged(traffic)
+        self.collectors = collectors; self.locations = locations
     }
 
     /// The session with `tag:` and `pool:` selectors replaced by the VMs they name now.
@@ -108,7 +163,7 @@ public struct MirrorSession: Hashable, Sendable {
         case .all: w = .all
         case let .ports(list): w = .ports(expand(list))
         }
-        return MirrorSession(name: name, file: file, monitors: expand(monitors), watch: w, traffic: traffic, locations: locations)
+        return MirrorSession(name: name, file: file, monitors: expand(monitors), watch: w, traffic: traffic, collectors: collectors, locations: locations)
     }
 
     /// Every selector of the session (monitors first).
@@ -124,7 +179,8 @@ public struct MirrorSession: Hashable, Sendable {
         case .all: w = "all VM NICs"
         case let .ports(p): w = p.isEmpty ? "nothing" : p.map(\.description).joined(separator: ", ")
         }
-        return "\(name): monitor \(monitors.map(\.description).joined(separator: ", ")); watch \(w); traffic \(traffic.map(\.description).joined(separator: ", "))"
+        let m = (monitors.map(\.description) + collectors.map(\.description)).joined(separator: ", ")
+        return "\(name): monitor \(m); watch \(w); traffic \(traffic.map(\.description).joined(separator: ", "))"
     }
 }
 

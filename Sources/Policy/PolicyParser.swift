@@ -211,16 +211,25 @@ public struct PolicyParser {
         }
         if monitorKeyNode == nil { error(at: root, "missing required key 'monitor' (the NICs that receive copies)") }
         if watchKeyNode == nil { error(at: root, "missing required key 'watch' (a list of VMs/ports, or 'all')") }
-        if let monitors, monitors.isEmpty, let monitorNode {
-            error(at: monitorNode, "'monitor' must name at least one NIC")
+        if let monitors, monitors.isEmpty, collectors.isEmpty, let monitorNode {
+            error(at: monitorNode, "'monitor' must name at least one NIC or collector")
         }
         if let monitors, case let .ports(watched)? = watch {
             for m in monitors where watched.contains(m) {
                 if let node = monitorNode { error(at: node, "\(m) is both a monitor and watched; a monitor NIC cannot be watched") }
             }
         }
+        let sessionName = name ?? defaultName
+        var seen = Set<Collector>()
+        var resolvedCollectors: [Collector] = []
+        for c in collectors {
+            let collector = Collector(address: c.address, tunnel: c.tunnel, sessionID: c.sessionID ?? Collector.defaultSessionID(for: sessionName))
+            guard seen.insert(collector).inserted else { error(at: c.node, "duplicate monitor entry \(collector)"); continue }
+            resolvedCollectors.append(collector)
+        }
         guard diagnostics.isEmpty, let monitors, let watch else { return nil }
-        return MirrorSession(name: name ?? defaultName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP], locations: locations)
+        return MirrorSession(name: sessionName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP],
+                             collectors: resolvedCollectors, locations: locations)
     }
 
     private mutating func unknownKey(_ node: Node, _ key: String, among keys: [String]) {
@@ -259,6 +268,9 @@ public struct PolicyParser {
     private static let entryKeys = ["vm", "nic", "port", "tag", "pool"]
     /// Where each selector was written, for warnings about what it names.
     private var locations: [PortSelector: SourceLocation] = [:]
+    /// `collector:` entries of the monitor list (session id nil: derived from the session name).
+    private var collectors: [(address: [UInt8], tunnel: String, sessionID: UInt32?, node: Node)] = []
+    private static let collectorKeys = ["collector", "tunnel", "session_id"]
 
     private mutating func selectorList(_ v: Node, role: String) -> [PortSelector]? {
         guard visit(v) else { return nil }
@@ -273,6 +285,10 @@ public struct PolicyParser {
         var firstSeen: [PortSelector: Node] = [:]
         var ok = true
         for item in seq {
+            if role == "monitor", case let .mapping(map) = item, map.contains(where: { scalarString($0.key) == "collector" }) {
+                if !collector(map, item: item) { ok = false }
+                continue
+            }
             guard let sel = selector(item, role: role) else { ok = false; continue }
             if let first = firstSeen[sel] {
                 let fm = first.mark
@@ -291,6 +307,41 @@ public struct PolicyParser {
 
     private func location(_ node: Node) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    /// `- collector: 192.0.2.50` with optional `tunnel: sipspan0` and `session_id: N` (1..16777215;
+    /// ERSPAN uses the low 10 bits, so 1..1023 there).
+    private mutating func collector(_ map: Node.Mapping, item: Node) -> Bool {
+        var address: [UInt8]? = nil, tunnel = Collector.defaultTunnel, sessionID: UInt32? = nil
+        var ok = true
+        for (k, v) in map {
+            guard visit(k), visit(v), let key = scalarString(k) else { error(at: k, "expected a key name, found \(describe(k))"); ok = false; continue }
+            switch key {
+            case "collector":
+                guard let text = scalarString(v) else { error(at: v, "'collector' must be an IPv4 address, found \(describe(v))"); ok = false; continue }
+                if text.contains(":") {
+                    error(at: v, "IPv6 collectors are not supported yet: give the collector's IPv4 address"); ok = false; continue
+                }
+                let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+                let bytes = parts.compactMap { p -> UInt8? in p.count <= 3 && p.allSatisfy(\.isASCIIDigit) ? UInt8(p) : nil }
+                guard parts.count == 4, bytes.count == 4 else { error(at: v, "invalid IPv4 address '\(text.prefix(60))'"); ok = false; continue }
+                guard bytes[0] != 0, bytes[0] != 127, bytes[0] < 224, bytes != [255, 255, 255, 255] else {
+                    error(at: v, "\(text) cannot be a collector (unspecified, loopback, multicast or broadcast)"); ok = false; continue
+                }
+                address = bytes
+            case "tunnel":
+                guard let p = portName(v) else { ok = false; continue }
+                tunnel = p
+            case "session_id":
+                guard let n = integer(v, what: "a session id (ERSPAN 1..1023, VXLAN VNI up to 16777215)", range: 1...16_777_215) else { ok = false; continue }
+                sessionID = UInt32(n)
+            default:
+                unknownKey(k, key, among: PolicyParser.collectorKeys); ok = false
+            }
+        }
+        guard ok, let address else { return false }
+        collectors.append((address, tunnel, sessionID, item))
+        return true
     }
 
     /// A Proxmox tag (letters, digits, `_ - + .`) or pool name (letters, digits, `_ -`), up to 128 characters.
@@ -429,10 +480,19 @@ public struct PolicyParser {
             if let sug = suggestion(for: String(parts[0]), among: ["udp", "tcp"]) { message += "; did you mean '\(sug)'?" }
             error(at: item, message); return nil
         }
-        guard parts[1].count <= 5, parts[1].allSatisfy(\.isASCIIDigit), let port = Int(parts[1]), (1...65535).contains(port) else {
-            error(at: item, "port must be in 1..65535, found '\(parts[1].prefix(40))'"); return nil
+        let bounds = parts[1].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        var ports: [UInt16] = []
+        for b in bounds {
+            guard b.count <= 5, !b.isEmpty, b.allSatisfy(\.isASCIIDigit), let port = Int(b), (1...65535).contains(port) else {
+                error(at: item, "port must be in 1..65535, found '\(parts[1].prefix(40))' (a range is written 5060-5090)"); return nil
+            }
+            ports.append(UInt16(port))
         }
-        return TrafficClass(proto, UInt16(port))
+        if ports.count == 2 {
+            guard ports[0] <= ports[1] else { error(at: item, "port range \(ports[0])-\(ports[1]) starts after it ends"); return nil }
+            return TrafficClass(proto, ports[0], ports[1])
+        }
+        return TrafficClass(proto, ports[0])
     }
 
     /// A scalar's text, nil for mappings, sequences and aliases.
