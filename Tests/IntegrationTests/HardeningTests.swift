@@ -108,7 +108,7 @@ final class HardeningTests: XCTestCase {
                 XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
             }
             try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
-            try waitUntil(timeout: 5, "all frames counted") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + perRun }
+            try waitUntil(timeout: 20, "all frames counted") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + perRun }
             let got = readPcap(lab.ovs.pcap("bond0")).count - before
             lost.append(perRun - got)
             XCTAssertTrue(!s.lines(containing: "bridge connected").isEmpty, "run \(run): sipspan came back during the stream")

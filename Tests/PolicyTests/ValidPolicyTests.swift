@@ -81,3 +81,33 @@ final class ValidPolicyTests: XCTestCase {
         }
     }
 }
+
+final class CollectorPolicyTests: XCTestCase {
+    func testCollectorsAndRanges() throws {
+        let text = "name: homer\nmonitor:\n  - collector: 192.0.2.50\n  - collector: 198.51.100.7\n    tunnel: vx0\n    session_id: 42\nwatch: [{tag: sip-proxy}]\ntraffic: [udp/5060-5090, udp/5080-5100, tcp/5061]\n"
+        let s = try PolicyParser.parse(text: text, file: "h.yaml", defaultName: "h").get()
+        XCTAssertEqual(s.monitors, [])
+        XCTAssertEqual(s.collectors, [Collector(address: [192, 0, 2, 50], sessionID: Collector.defaultSessionID(for: "homer")),
+                                      Collector(address: [198, 51, 100, 7], tunnel: "vx0", sessionID: 42)])
+        XCTAssertEqual(s.traffic.map(\.description), ["udp/5060-5100", "tcp/5061"])
+        XCTAssertEqual(Collector.defaultSessionID(for: "homer"), Collector.defaultSessionID(for: "homer"), "stable")
+        XCTAssertTrue((1...1023).contains(Collector.defaultSessionID(for: "homer")))
+    }
+
+    func testBrokenCollectorsAndRanges() {
+        let cases: [(String, String)] = [
+            ("monitor: [{collector: 192.0.2}]\nwatch: []\n", "b.yaml:1:23: error: invalid IPv4 address '192.0.2'"),
+            ("monitor: [{collector: 'fd00::50'}]\nwatch: []\n", "b.yaml:1:23: error: IPv6 collectors are not supported yet: give the collector's IPv4 address"),
+            ("monitor: [{collector: 127.0.0.1}]\nwatch: []\n", "b.yaml:1:23: error: 127.0.0.1 cannot be a collector (unspecified, loopback, multicast or broadcast)"),
+            ("monitor: [{collector: 192.0.2.5, session_id: 0}]\nwatch: []\n", "b.yaml:1:46: error:"),
+            ("monitor: [{collector: 192.0.2.5, sesion_id: 3}]\nwatch: []\n", "b.yaml:1:34: error: unknown key 'sesion_id'; did you mean 'session_id'?"),
+            ("monitor: [{collector: 192.0.2.5}, {collector: 192.0.2.5}]\nwatch: []\n", "duplicate monitor entry collector 192.0.2.5"),
+            ("monitor: [{vm: 900, nic: 1}]\nwatch: []\ntraffic: [udp/5090-5060]\n", "b.yaml:3:11: error: port range 5090-5060 starts after it ends"),
+            ("monitor: [{vm: 900, nic: 1}]\nwatch: []\ntraffic: [udp/5060-]\n", "b.yaml:3:11: error: port must be in 1..65535, found '5060-'"),
+        ]
+        for (text, expected) in cases {
+            guard case let .failure(e) = PolicyParser.parse(text: text, file: "b.yaml", defaultName: "b") else { XCTFail("accepted: \(text)"); continue }
+            XCTAssertTrue(e.description.contains(expected), "\(text)\nexpected: \(expected)\ngot: \(e.description)")
+        }
+    }
+}
