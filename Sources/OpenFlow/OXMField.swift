@@ -29,12 +29,14 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
         case inPort = 0, metadata = 2, ethDst = 3, ethSrc = 4, ethType = 5, vlanVid = 6
         case ipProto = 10, ipv4Src = 11, ipv4Dst = 12, tcpSrc = 13, tcpDst = 14, udpSrc = 15, udpDst = 16
         case ipv6Src = 26, ipv6Dst = 27
+        /// OXM_OF_TUNNEL_ID (OVS's `tun_id`; it reports a set_field of tun_id with this header in OpenFlow 1.3).
+        case tunnelID = 38
 
         /// Payload width in bytes (without mask).
         public var width: Int {
             switch self {
             case .inPort, .ipv4Src, .ipv4Dst: return 4
-            case .metadata: return 8
+            case .metadata, .tunnelID: return 8
             case .ethDst, .ethSrc: return 6
             case .ethType, .vlanVid, .tcpSrc, .tcpDst, .udpSrc, .udpDst: return 2
             case .ipProto: return 1
@@ -44,7 +46,7 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
         /// Bitwise-maskable in Open vSwitch (L4 ports too: OVS accepts them masked in OpenFlow 1.2+).
         public var maskable: Bool {
             switch self {
-            case .metadata, .ethDst, .ethSrc, .vlanVid, .ipv4Src, .ipv4Dst, .ipv6Src, .ipv6Dst, .tcpSrc, .tcpDst, .udpSrc, .udpDst: return true
+            case .metadata, .ethDst, .ethSrc, .vlanVid, .ipv4Src, .ipv4Dst, .ipv6Src, .ipv6Dst, .tcpSrc, .tcpDst, .udpSrc, .udpDst, .tunnelID: return true
             default: return false
             }
         }
@@ -65,6 +67,7 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
             case .udpDst: return "udp_dst"
             case .ipv6Src: return "ipv6_src"
             case .ipv6Dst: return "ipv6_dst"
+            case .tunnelID: return "tun_id"
             }
         }
     }
@@ -73,8 +76,6 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// Open vSwitch NXM_1 fields sipspan uses (in matches or `set_field`).
     public enum Nicira: UInt8, CaseIterable, Sendable {
-        /// NXM_NX_TUN_ID: the tunnel key (VXLAN VNI, ERSPAN session id in its low 10 bits).
-        case tunID = 16
         /// NXM_NX_IP_FRAG.
         case ipFrag = 26
         /// NXM_NX_TUN_IPV4_DST: the tunnel's remote (outer destination) IPv4 address.
@@ -82,14 +83,12 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
 
         public var width: Int {
             switch self {
-            case .tunID: return 8
             case .ipFrag: return 1
             case .tunIPv4Dst: return 4
             }
         }
         public var name: String {
             switch self {
-            case .tunID: return "tun_id"
             case .ipFrag: return "ip_frag"
             case .tunIPv4Dst: return "tun_dst"
             }
@@ -98,7 +97,8 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public var nicira: Nicira? { oxmClass == OXMField.nxm1 ? Nicira(rawValue: field) : nil }
 
-    public static func tunID(_ id: UInt64) -> OXMField { .init(oxmClass: nxm1, field: Nicira.tunID.rawValue, value: be(id, 8)) }
+    /// The tunnel key (VXLAN VNI; ERSPAN session id in its low 10 bits), as OXM_OF_TUNNEL_ID.
+    public static func tunID(_ id: UInt64) -> OXMField { .init(field: Basic.tunnelID.rawValue, value: be(id, 8)) }
     public static func tunIPv4Dst(_ a: [UInt8]) -> OXMField { .init(oxmClass: nxm1, field: Nicira.tunIPv4Dst.rawValue, value: a) }
 
     // Typed constructors.
@@ -145,7 +145,7 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
         let name = basic?.name ?? nicira?.name ?? "oxm(\(String(oxmClass, radix: 16)):\(field))"
         let v: String
         if nicira == .tunIPv4Dst { return "\(name)=" + value.map { String($0) }.joined(separator: ".") }
-        if nicira == .tunID { return "\(name)=0x" + String(integer, radix: 16) }
+        if basic == .tunnelID { return "\(name)=0x" + String(integer, radix: 16) }
         switch basic {
         case .ethDst?, .ethSrc?: v = MACAddress(bytes: value)?.description ?? hexString(value)
         case .ethType?, .vlanVid?, .metadata?: v = "0x" + String(integer, radix: 16)

@@ -32,3 +32,30 @@ final class SIPLabTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
     }
 }
+
+/// Issue 14: the same lab with a remote collector (ERSPAN through the node's tunnel port), IPv6 SIP
+/// and large INVITEs in fragments: the collector receives exactly what crossed the watched VMs' NICs.
+final class CollectorLabTests: XCTestCase {
+    func testTheCollectorGetsEveryWatchedSIPFrameOnceWithItsSessionID() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+        let r = try TestSupport.run(["\(root)/scripts/sip-lab", "--calls", "300", "--rate", "100", "--collector", "--extra", "--json", "--quiet"],
+                                    env: ["SIPSPAN": try sipspanBinary()], check: false)
+        guard let line = r.out.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let vms = obj["vms"] as? [String: Int], let mon = obj["monitor"] as? [String: Int], let col = obj["collector"] as? [String: Any],
+              let decap = col["decap"] as? [String: Any] else {
+            return XCTFail("the lab did not run: exit \(r.status)\n\(r.out)\n\(r.err)")
+        }
+        print("collector lab: \(line)")
+        // 6 messages per call plus the extra v6 and fragmented datagrams (29 frames per VM).
+        XCTAssertGreaterThanOrEqual(vms["sip101"] ?? 0, 1800 + 29)
+        XCTAssertEqual(col["sip101"] as? Int, vms["sip101"], "every SIP frame of VM 101 at the collector, once")
+        XCTAssertEqual(col["sip103"] as? Int, vms["sip103"])
+        XCTAssertEqual(col["other"] as? Int, 0, "nothing else")
+        XCTAssertEqual(col["duplicates"] as? Int, 0)
+        XCTAssertEqual(decap["session_ids"] as? [String: Int], ["7": (vms["sip101"] ?? 0) + (vms["sip103"] ?? 0)], "the configured session id on the wire")
+        XCTAssertEqual(mon["sip101"], vms["sip101"], "the local monitor still gets its copies")
+        XCTAssertEqual(mon["other"], 0)
+        XCTAssertEqual(r.status, 0, r.err)
+    }
+}

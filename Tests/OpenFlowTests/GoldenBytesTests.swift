@@ -41,6 +41,11 @@ final class GoldenBytesTests: XCTestCase {
              FlowMod(command: .add, cookie: cookie, priority: 1050, match: Match([.inPort(1), .ethType(0x0800), .ipFragLater]), instructions: copy)),
             ("cookie=0x51959a4000000003,priority=950,ipv6,dl_dst=bc:24:11:00:01:01,ip_frag=later,actions=NORMAL,write_metadata:0x3,goto_table:1",
              FlowMod(command: .add, cookie: cookie, priority: 950, match: Match([.ethDst(MACAddress("bc:24:11:00:01:01")!), .ethType(0x86dd), .ipFragLater]), instructions: copy)),
+            ("cookie=0x51959a4000000003,priority=1100,udp,in_port=1,tp_src=0x13c8/0xfff8,actions=NORMAL,write_metadata:0x3,goto_table:1",
+             FlowMod(command: .add, cookie: cookie, priority: 1100, match: Match([.inPort(1), .ethType(0x0800), .ipProto(17), .l4Port(.udpSrc, 5064, mask: 0xfff8)]), instructions: copy)),
+            ("table=1,cookie=0x51959a4000000005,priority=10,metadata=0x3,actions=output:3,set_field:172.31.0.2->tun_dst,set_field:0x7->tun_id,output:9",
+             FlowMod(command: .add, cookie: 0x5195_9a40_0000_0005, tableID: 1, priority: 10, match: Match([.metadata(3)]),
+                     instructions: [.applyActions([.output(3), .setField(.tunIPv4Dst([172, 31, 0, 2])), .setField(.tunID(7)), .output(9)])])),
             ("priority=1100,ipv6,ipv6_src=fd00::1,actions=NORMAL",
              FlowMod(command: .add, priority: 1100, match: Match([.ethType(0x86dd), .ipv6Src([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])]), instructions: [.applyActions([.normal])])),
         ]
