@@ -76,6 +76,20 @@ public struct Doctor: Sendable {
                                        ?? "ovs-vsctl set port \(p.name) tag=<another VLAN>"))
             }
         }
+        // Collectors need their tunnel port on every bridge, with a per-flow destination and key.
+        let tunnels = Set(resolved.sessions.flatMap(\.collectors).map(\.tunnel))
+        for b in managed {
+            for t in tunnels.sorted() {
+                let line = "ovs_extra --may-exist add-port \(b.name) \(t) -- set interface \(t) type=erspan options:remote_ip=flow options:key=flow options:erspan_ver=1   (in the stanza 'iface \(b.name)' of \(interfacesPath), then ifreload -a; type=vxlan for a VXLAN collector)"
+                guard let p = b.ports.first(where: { $0.name == t }) else {
+                    out.append(Finding(b.name, "no tunnel port '\(t)': copies for the collector(s) of the policy are not sent from this node", fix: line))
+                    continue
+                }
+                if !["erspan", "vxlan", "ip6erspan", "gre"].contains(p.type) || p.options["remote_ip"] != "flow" || p.options["key"] != "flow" {
+                    out.append(Finding("port \(t)", "tunnel port of type '\(p.type)' with remote_ip=\(p.options["remote_ip"] ?? "-") key=\(p.options["key"] ?? "-"): sipspan sets the destination and key per flow, so both must be 'flow'", fix: line))
+                }
+            }
+        }
         // Watched guests of this node whose NIC is not on an OVS bridge here.
         if let localNode {
             let bridges = Set(ovs.bridges.map(\.name))

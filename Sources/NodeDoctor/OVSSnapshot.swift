@@ -15,6 +15,9 @@ public struct OVSSnapshot: Hashable, Sendable {
         public let tag: Int?
         /// Empty: the port carries every VLAN (or is an access port when `tag` is set).
         public let trunks: [Int]
+        /// The interface of the same name: its type (`""` for a system port, `erspan`, `vxlan`, …) and options.
+        public var type: String = ""
+        public var options: [String: String] = [:]
     }
 
     public let bridges: [Bridge]
@@ -26,8 +29,15 @@ public struct OVSSnapshot: Hashable, Sendable {
         public init(description: String) { self.description = description }
     }
 
-    /// The three outputs of `ovs-vsctl --format=json --columns=… list Bridge|Port|Controller`.
-    public static func parse(bridges: [UInt8], ports: [UInt8], controllers: [UInt8]) throws -> OVSSnapshot {
+    /// The outputs of `ovs-vsctl --format=json --columns=… list Bridge|Port|Controller[|Interface]`.
+    public static func parse(bridges: [UInt8], ports: [UInt8], controllers: [UInt8], interfaces: [UInt8]? = nil) throws -> OVSSnapshot {
+        var interfaceInfo: [String: (String, [String: String])] = [:]
+        if let interfaces {
+            for row in try table(interfaces, "Interface") {
+                guard let name = row["name"] as? String else { continue }
+                interfaceInfo[name] = ((row["type"] as? String) ?? "", map(row["options"]))
+            }
+        }
         let controllerRows = try table(controllers, "Controller")
         var targets: [String: String] = [:]
         for row in controllerRows { if let id = uuid(row["_uuid"]), let t = row["target"] as? String { targets[id] = t } }
@@ -35,7 +45,9 @@ public struct OVSSnapshot: Hashable, Sendable {
         for row in try table(ports, "Port") {
             guard let id = uuid(row["_uuid"]), let name = row["name"] as? String else { continue }
             let tag = (row["tag"] as? Int) ?? nil
-            portsByID[id] = Port(name: name, tag: tag, trunks: Array(integers(row["trunks"]).prefix(4096)))
+            var port = Port(name: name, tag: tag, trunks: Array(integers(row["trunks"]).prefix(4096)))
+            if let (type, options) = interfaceInfo[name] { port.type = type; port.options = options }
+            portsByID[id] = port
         }
         var out: [Bridge] = []
         for row in try table(bridges, "Bridge") {
@@ -74,5 +86,12 @@ public struct OVSSnapshot: Hashable, Sendable {
         return atoms(v).compactMap(uuid)
     }
     private static func strings(_ v: Any?) -> [String] { atoms(v).compactMap { $0 as? String } }
+    /// `["map", [["k", "v"], …]]`.
+    private static func map(_ v: Any?) -> [String: String] {
+        guard let a = v as? [Any], a.count == 2, a[0] as? String == "map", let pairs = a[1] as? [[Any]] else { return [:] }
+        var out: [String: String] = [:]
+        for p in pairs.prefix(1000) where p.count == 2 { if let k = p[0] as? String, let val = p[1] as? String { out[k] = val } }
+        return out
+    }
     private static func integers(_ v: Any?) -> [Int] { atoms(v).compactMap { $0 as? Int } }
 }

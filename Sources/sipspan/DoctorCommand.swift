@@ -40,7 +40,8 @@ struct DoctorCommand: ParsableCommand {
         do {
             snapshot = try OVSSnapshot.parse(bridges: try vsctl(["--columns=name,controller,fail_mode,protocols,ports", "list", "Bridge"]),
                                              ports: try vsctl(["--columns=_uuid,name,tag,trunks", "list", "Port"]),
-                                             controllers: try vsctl(["--columns=_uuid,target", "list", "Controller"]))
+                                             controllers: try vsctl(["--columns=_uuid,target", "list", "Controller"]),
+                                             interfaces: try vsctl(["--columns=name,type,options", "list", "Interface"]))
         } catch {
             findings.append(Finding("Open vSwitch", "cannot read its configuration: \(error)", fix: "systemctl start openvswitch-switch   (apt-get install openvswitch-switch if it is missing)"))
         }

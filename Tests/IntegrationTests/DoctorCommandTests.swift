@@ -109,3 +109,17 @@ enum DoctorTestsFixtures {
 
         """
 }
+
+extension DoctorCommandTests {
+    func testACollectorPolicyNeedsTheTunnelPortOnTheBridge() throws {
+        try "monitor: [{vm: 900, nic: 1}, {collector: 172.31.0.2}]\nwatch: [{vm: 101}]\n".write(toFile: pve.root + "/sipspan/p.yaml", atomically: true, encoding: .utf8)
+        let missing = try doctor()
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.out.contains("vmbr0: no tunnel port 'sipspan0'"), missing.out)
+        XCTAssertTrue(missing.out.contains("fix: ovs_extra --may-exist add-port vmbr0 sipspan0 -- set interface sipspan0 type=erspan options:remote_ip=flow options:key=flow options:erspan_ver=1"), missing.out)
+        // The fix, as written (ovs-vsctl takes the ovs_extra line's words): the finding goes away.
+        try lab.ovs.vsctl(["--may-exist", "add-port", "vmbr0", "sipspan0", "--", "set", "interface", "sipspan0", "type=erspan", "options:remote_ip=flow", "options:key=flow", "options:erspan_ver=1"])
+        let fixed = try doctor()
+        XCTAssertEqual(fixed.status, 0, fixed.out)
+    }
+}
