@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow"]),
-        .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy"]),
+        .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy", "TestSupport"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]

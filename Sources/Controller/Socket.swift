@@ -53,9 +53,16 @@ enum Socket {
         defer { freeaddrinfo(result) }
         let ai = first.pointee
         let fd = try check("socket") { socket(ai.ai_family, ai.ai_socktype, ai.ai_protocol) }
-        do {
+        return try listening(fd, backlog: backlog) {
             setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
             try check("bind \(host):\(port)") { bind(fd, ai.ai_addr, ai.ai_addrlen) }
+        }
+    }
+
+    /// Binds `fd` (with `bind`), listens and makes it non-blocking; closes it on any failure.
+    private static func listening(_ fd: Int32, backlog: Int32, bind: () throws -> Void) throws -> Int32 {
+        do {
+            try bind()
             try check("listen") { Glibc.listen(fd, backlog) }
             try setNonBlocking(fd)
         } catch {
@@ -85,21 +92,14 @@ enum Socket {
             unlink(path) // a stale socket of a process that is gone
         }
         let fd = try check("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0) }
-        do {
+        return try listening(fd, backlog: backlog) {
             var addr = try unixAddress(path)
-            let old = umask(0o177)
-            defer { umask(old) }
             try check("bind unix:\(path)") {
                 withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
             }
-            chmod(path, 0o600)
-            try check("listen") { Glibc.listen(fd, backlog) }
-            try setNonBlocking(fd)
-        } catch {
-            close(fd)
-            throw error
+            // Before listen(): nobody can connect yet. Connecting needs write permission on the file.
+            try check("chmod unix:\(path)") { chmod(path, 0o600) }
         }
-        return fd
     }
 
     /// A blocking connection to a unix stream socket.

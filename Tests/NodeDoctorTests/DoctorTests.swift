@@ -1,6 +1,7 @@
 import NodeDoctor
 import Policy
 import ProxmoxInventory
+import TestSupport
 import XCTest
 
 /// `sipspan doctor`'s checks on fixtures in the real formats: ovs-vsctl's JSON, ifupdown2's interfaces, pmxcfs.
@@ -17,26 +18,7 @@ final class DoctorTests: XCTestCase {
                                      controllers: Array("{\"data\":[[[\"uuid\",\"c1\"],\"unix:/run/sipspan/sipspan.sock\"]],\"headings\":[\"_uuid\",\"target\"]}".utf8))
     }
 
-    static let goodInterfaces = """
-        auto lo
-        iface lo inet loopback
-
-        auto bond0
-        iface bond0 inet manual
-        \tovs_bonds eno1 eno2
-        \tovs_type OVSBond
-        \tovs_bridge vmbr0
-        \tovs_options bond_mode=active-backup
-
-        auto vmbr0
-        iface vmbr0 inet static
-        \taddress 192.0.2.11/24
-        \tgateway 192.0.2.1
-        \tovs_type OVSBridge
-        \tovs_ports bond0
-        \tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock
-        \tovs_extra set bridge vmbr0 fail-mode=standalone protocols=OpenFlow10,OpenFlow13
-        """
+    static let goodInterfaces = Fixtures.interfaces
 
     func inventory(monitorFirewall: Bool = false) -> Inventory {
         let files = [
