@@ -72,11 +72,7 @@ final class ClusterLabTests: XCTestCase {
         injector.environment = ProcessInfo.processInfo.environment.merging(n2.lab.ovs.env) { $1 }
         try injector.run()
         try waitUntil(timeout: 5, "the stream starts") { readPcap(n2.lab.ovs.pcap("bond0")).count > sentBefore + 20 }
-        try n2.lab.ovs.vsctl([["--may-exist", "add-br", "vmbr0"],
-                              ["--if-exists", "clear", "bridge", "vmbr0", "auto_attach", "controller", "external-ids", "fail_mode", "flood_vlans",
-                               "ipfix", "mirrors", "netflow", "other_config", "protocols", "sflow"],
-                              ["--if-exists", "clear", "interface", "vmbr0", "mtu_request", "external-ids", "other_config", "options"]]
-                              .flatMap { ["--"] + $0 } + PerNodeTests.ovsExtra(socket: n2.socket).flatMap { ["--"] + $0 })
+        try n2.lab.ovs.vsctl(PerNodeTests.ifreloadTransaction(socket: n2.socket))
         injector.waitUntilExit()
         try waitUntil(timeout: 5, "all frames counted") { readPcap(n2.lab.ovs.pcap("bond0")).count >= sentBefore + 200 }
         XCTAssertEqual(readPcap(n2.lab.ovs.pcap("bond0")).count - sentBefore, 200, "no frame lost across ifreload")

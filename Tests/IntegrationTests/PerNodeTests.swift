@@ -25,6 +25,16 @@ final class PerNodeTests: XCTestCase {
         return s
     }
 
+    /// ifupdown2's transaction for an existing OVS bridge on `ifreload -a` (addons/openvswitch.py),
+    /// followed by the stanza's ovs_extra lines (the guide's), as one ovs-vsctl argument list.
+    static func ifreloadTransaction(socket: String) -> [String] {
+        ([["--may-exist", "add-br", "vmbr0"],
+          ["--if-exists", "clear", "bridge", "vmbr0", "auto_attach", "controller", "external-ids", "fail_mode", "flood_vlans",
+           "ipfix", "mirrors", "netflow", "other_config", "protocols", "sflow"],
+          ["--if-exists", "clear", "interface", "vmbr0", "mtu_request", "external-ids", "other_config", "options"]]
+         + ovsExtra(socket: socket)).flatMap { ["--"] + $0 }
+    }
+
     /// The deploy guide's two `ovs_extra` lines for vmbr0, as ovs-vsctl arguments.
     static func ovsExtra(socket: String) -> [[String]] {
         [["set-controller", "vmbr0", "unix:\(socket)"], ["set", "bridge", "vmbr0", "fail-mode=standalone", "protocols=OpenFlow10,OpenFlow13"]]
@@ -105,13 +115,7 @@ final class PerNodeTests: XCTestCase {
         injector.environment = ProcessInfo.processInfo.environment.merging(lab.ovs.env) { $1 }
         try injector.run()
         try waitUntil(timeout: 5, "the stream starts") { readPcap(self.lab.ovs.pcap("bond0")).count > 50 }
-        // ifupdown2 (addons/openvswitch.py) for an existing OVS bridge, then each ovs_extra line, one transaction.
-        var transaction = [["--may-exist", "add-br", "vmbr0"],
-                           ["--if-exists", "clear", "bridge", "vmbr0", "auto_attach", "controller", "external-ids", "fail_mode", "flood_vlans",
-                            "ipfix", "mirrors", "netflow", "other_config", "protocols", "sflow"],
-                           ["--if-exists", "clear", "interface", "vmbr0", "mtu_request", "external-ids", "other_config", "options"]]
-        transaction += Self.ovsExtra(socket: socket)
-        try lab.ovs.vsctl(transaction.flatMap { ["--"] + $0 })
+        try lab.ovs.vsctl(Self.ifreloadTransaction(socket: socket))
         injector.waitUntilExit()
         XCTAssertEqual(injector.terminationStatus, 0)
         try waitUntil(timeout: 5, "all frames counted") { readPcap(self.lab.ovs.pcap("bond0")).count >= 600 }
