@@ -67,6 +67,9 @@ final class Connection: @unchecked Sendable {
 
     var pendingOutput: Int { output.count - outputStart }
 
+    /// The TLS peer's certificate common name, nil for plain TCP or unix sockets.
+    var peerCommonName: String? { transport.peerCommonName }
+
     private func flush() {
         while !isClosed && outputStart < output.count {
             let result = output.withUnsafeBytes { raw in

@@ -10,6 +10,9 @@ public struct ControllerOptions: Sendable {
     public var maximumConnections = 8192
     /// How flows are planned (monitor VLAN, learning snapshot size).
     public var planner = FlowPlanner()
+    /// Datapath ids bound to TLS certificate common names: such a datapath is served only over TLS,
+    /// by a switch presenting that certificate.
+    public var datapathCertificates: [UInt64: String] = [:]
 
     public init() {}
 }

@@ -126,6 +126,15 @@ public final class SipspanController: @unchecked Sendable {
     /// it: the newcomer is refused (`DatapathClaim`). One that left an echo unanswered gives way.
     func claim(_ dpid: UInt64, by session: BridgeConnection) {
         let now = monotonicNow()
+        if let bound = options.datapathCertificates[dpid], session.connection.peerCommonName != bound {
+            metrics.claimsRefused.increment()
+            let presented = session.connection.peerCommonName.map { "certificate '\($0)'" } ?? "no certificate"
+            limitedLog("datapath bound to another certificate; connection refused", key: .datapathClaimRefused(dpid), level: .warning, metadata: [
+                "dpid": .string(hex16(dpid)), "peer": .string(session.connection.peer), "presented": .string(presented), "bound_to": .string(bound),
+            ])
+            closeSession(session, reason: CloseReason(.datapathInUse, "datapath \(hex16(dpid)) is bound to certificate '\(bound)'; the peer presented \(presented)"))
+            return
+        }
         if let old = byDatapath[dpid], old !== session {
             switch DatapathClaim.decide(echoOutstandingSince: old.session.echoSentAt, now: now, configuration: options.session) {
             case .keepIncumbent:

@@ -99,6 +99,13 @@ final class TLSTransport: Transport {
     private var handshakeDone = false
 
     /// Advances the handshake; `.bytes(0)` once it is complete.
+    var peerCommonName: String? {
+        guard handshakeDone else { return nil }
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = sipspan_peer_common_name(ssl, &buf, Int32(buf.count))
+        return n < 0 ? nil : cString(buf)
+    }
+
     private func handshake() -> IOResult {
         guard !handshakeDone else { return .bytes(0) }
         ERR_clear_error()

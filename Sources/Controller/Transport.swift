@@ -20,6 +20,8 @@ protocol Transport: AnyObject {
     var wantsWritable: Bool { get }
     /// True when decrypted input is buffered inside the transport (TLS), which no read event signals.
     var hasBufferedInput: Bool { get }
+    /// The verified peer certificate's common name (TLS), nil otherwise.
+    var peerCommonName: String? { get }
     func close()
 }
 
@@ -33,6 +35,7 @@ final class TCPTransport: Transport {
     init(fd: Int32) { self.fd = fd }
 
     var hasBufferedInput: Bool { false }
+    var peerCommonName: String? { nil }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {

@@ -52,6 +52,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Proxmox's cluster filesystem: guest MACs, tags, pools, nodes ('none' to run without; default /etc/pve when it exists).")
     var pve: String?
 
+    @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
+    var tlsDatapathBindings: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -108,6 +111,14 @@ struct Serve: ParsableCommand {
         var options = ControllerOptions()
         options.planner.monitorVLAN = monitorVlan
         options.maximumConnections = maxConnections
+        if let path = tlsDatapathBindings {
+            do {
+                options.datapathCertificates = try DatapathBindings.parse(String(decoding: try BoundedFile.read(path, limit: 1 << 20), as: UTF8.self), file: path)
+            } catch {
+                FileHandle.standardError.write(Data("sipspan: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         options.session.auditInterval = audit
         options.session.echoInterval = echoInterval
         options.session.deadPeerTimeout = deadPeerTimeout

@@ -7,6 +7,7 @@ final class TLSTests: XCTestCase {
     var lab: Lab!
     var sipspan: SipspanProcess!
     var sslPort: UInt16 = 0
+    var switchCN = ""
     var pki: String { lab.ovs.dir + "/pki" }
     var d: String { lab.ovs.dir }
 
@@ -20,8 +21,14 @@ final class TLSTests: XCTestCase {
         try lab.ovs.vsctl(["set-ssl", "\(d)/sc-privkey.pem", "\(d)/sc-cert.pem", "\(pki)/controllerca/cacert.pem"])
         try lab.ovs.addBridge("vmbr0", dpid: 0x81, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)], pcapPorts: ["tap900i1"])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        // Datapath 0x81 is bound to the switch certificate's common name; 0x82 to a name no certificate has.
+        let subject = try TestSupport.run(["openssl", "x509", "-in", "\(d)/sc-cert.pem", "-noout", "-subject", "-nameopt", "multiline"]).out
+        switchCN = try XCTUnwrap(subject.split(separator: "\n").first { $0.contains("commonName") }?.split(separator: "=", maxSplits: 1).last?
+            .trimmingCharacters(in: .whitespaces), subject)
+        try "# dpid common-name\n0000000000000081 \(switchCN)\n0x82 another switch\n".write(toFile: "\(d)/bindings", atomically: true, encoding: .utf8)
         let s = try SipspanProcess(policy: [lab.policyDir], extraArgs: [
             "--listen", "ssl:127.0.0.1:0", "--tls-key", "\(d)/ctl-privkey.pem", "--tls-cert", "\(d)/ctl-cert.pem", "--tls-ca", "\(pki)/switchca/cacert.pem",
+            "--tls-datapath-bindings", "\(d)/bindings",
         ], logPath: "\(d)/sipspan-tls.log", listenPort: 0)
         lab.sipspan = s
         sipspan = s
@@ -59,6 +66,20 @@ final class TLSTests: XCTestCase {
         // The real bridge is still served: an edit reaches it.
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\ntraffic: [udp/5060, udp/5080]\n")
         try lab.waitForFlows("vmbr0", containing: ["tp_dst=5080"], timeout: 5)
+        XCTAssertTrue(sipspan.lines(containing: "bridge disconnected").filter { $0.contains("0000000000000081") }.isEmpty)
+    }
+
+    /// A datapath id bound to a certificate is refused to a peer presenting another one, even a valid one.
+    func testADatapathBoundToACertificateIsRefusedToOtherCertificates() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/tls-reset-peer.py").standardized.path
+        // Stage 2 (i % 3 == 2) answers FEATURES: the third connection claims datapath 0x82.
+        _ = try TestSupport.run(["python3", script, String(sslPort), "\(d)/sc-cert.pem", "\(d)/sc-privkey.pem", "\(pki)/controllerca/cacert.pem", "3", "82"], check: false)
+        try waitUntil(timeout: 5, "the refusal is logged") { !self.sipspan.lines(containing: "datapath bound to another certificate").isEmpty }
+        let line = sipspan.lines(containing: "datapath bound to another certificate").first ?? ""
+        XCTAssertTrue(line.contains("dpid=0000000000000082") && line.contains("bound_to=\"another switch\""), line)
+        XCTAssertTrue(sipspan.lines(containing: "bridge connected").filter { $0.contains("0000000000000082") }.isEmpty, "never served")
+        // The real bridge, with the bound certificate, is served (setUp waited for its flows) and stays.
+        XCTAssertFalse(sipspan.lines(containing: "bridge connected").filter { $0.contains("0000000000000081") }.isEmpty)
         XCTAssertTrue(sipspan.lines(containing: "bridge disconnected").filter { $0.contains("0000000000000081") }.isEmpty)
     }
 }
