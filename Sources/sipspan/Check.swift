@@ -18,8 +18,7 @@ struct Check: ParsableCommand {
     @Flag(name: .long, help: "Colour the output (default: only when stdout is a terminal).")
     var color = false
 
-    @Option(name: .long, help: "Proxmox's cluster filesystem, to check the policies against the cluster ('none' to skip; default /etc/pve when it exists).")
-    var pve: String?
+    @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "Open vSwitch bridges sipspan controls, comma-separated (default: the OVSBridge stanzas of --interfaces).")
     var ovsBridges: String?
@@ -59,7 +58,7 @@ struct Check: ParsableCommand {
 
     /// Warnings about the policy against the cluster (and guest configs sipspan cannot use), with `--pve`.
     private func clusterWarnings(_ set: PolicySet) -> [Diagnostic] {
-        guard let root = PVEOption.resolve(pve) else { return [] }
+        guard let root = pveOption.root else { return [] }
         let (files, readProblems) = InventoryReader.read(root: root)
         let loaded = InventoryLoader.load(files: files, root: root)
         var bridges: OVSBridges? = nil

@@ -17,8 +17,7 @@ struct DoctorCommand: ParsableCommand {
     @Option(name: .long, help: "The node's ifupdown2 configuration.")
     var interfaces: String = "/etc/network/interfaces"
 
-    @Option(name: .long, help: "Proxmox's cluster filesystem ('none' to skip guest checks; default /etc/pve when it exists).")
-    var pve: String?
+    @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "Policy files or directory (default: /etc/pve/sipspan when it exists).")
     var policy: [String] = []
@@ -57,7 +56,7 @@ struct DoctorCommand: ParsableCommand {
         }
         // Proxmox and the policies.
         var inventory: Inventory? = nil
-        let root = PVEOption.resolve(pve)
+        let root = pveOption.root
         if let root {
             let (files, problems) = InventoryReader.read(root: root)
             let loaded = InventoryLoader.load(files: files, root: root)

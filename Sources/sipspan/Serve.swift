@@ -49,8 +49,7 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Connections held at once (bridges and peers in their handshake); keep the file limit (LimitNOFILE) above it.")
     var maxConnections: Int = 8192
 
-    @Option(name: .long, help: "Proxmox's cluster filesystem: guest MACs, tags, pools, nodes ('none' to run without; default /etc/pve when it exists).")
-    var pve: String?
+    @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
     var tlsDatapathBindings: String?
@@ -70,12 +69,7 @@ struct Serve: ParsableCommand {
         guard echoInterval > 0, deadPeerTimeout > echoInterval, handshakeTimeout > 0, replyTimeout > 0 else {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
         }
-        if let pve, pve != "none" {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: pve, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("--pve \(pve): no such directory (use --pve none to run without the Proxmox inventory)")
-            }
-        }
+        try pveOption.requireExistingDirectory()
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
@@ -101,7 +95,7 @@ struct Serve: ParsableCommand {
 
         var inventory = Inventory.empty
         var inventoryFiles: [String: [UInt8]] = [:]
-        let pveRoot = PVEOption.resolve(pve)
+        let pveRoot = pveOption.root
         if let pveRoot {
             (inventory, inventoryFiles) = InventoryWatcher.initialLoad(root: pveRoot, logger: logger)
         } else {
