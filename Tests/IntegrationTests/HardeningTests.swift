@@ -84,7 +84,11 @@ final class HardeningTests: XCTestCase {
     /// Item 9: frames crossing sipspan's return to a bridge that failed open are all forwarded: the
     /// NORMAL flow goes in before anything that ends fail-open. Several runs, a stream across each return.
     func testAStreamAcrossTheReturnFromFailOpenLosesNothing() throws {
-        let port = UInt16.random(in: 20000...40000)
+        // Below the kernel's ephemeral range (32768+): while sipspan is down, OVS reconnects to this port
+        // every second, and a connect to a free ephemeral port can pick that same port as its source and
+        // connect to itself (TCP simultaneous open) — OVS then believes it has a controller and never fails open.
+        let port = UInt16.random(in: 20000...32000)
+        print("fail-open test listens on 127.0.0.1:\(port)")
         var s = try lab.startSipspan(listenPort: port)
         // Probe 1 s: the bridge fails open 3 s after losing its controller; reconnect attempts every second.
         try lab.ovs.vsctl(["set-controller", "vmbr0", "tcp:127.0.0.1:\(port)", "--", "set", "controller", "vmbr0", "inactivity_probe=1000", "max_backoff=1000"])
