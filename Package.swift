@@ -26,17 +26,20 @@ let package = Package(
         .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
         // The switch session as a state machine: (input, now, context) -> [actions]. Pure, no I/O.
         .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "ProxmoxInventory"]),
+        // The controller's decisions as a state machine: connections, datapath ownership, reloads, policy,
+        // inventory, warnings, status, preview -> [actions]. Pure, no I/O, no clock.
+        .target(name: "ControllerCore", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory"]),
         // OpenSSL as a system library (TLS for ssl: controllers).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.
         .target(name: "Controller", dependencies: [
-            "OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory", "COpenSSL",
+            "OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory", "ControllerCore", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The CLI, a thin layer.
         .executableTarget(name: "sipspan", dependencies: [
-            "Controller", "Policy", "FlowPlanning", "OpenFlow", "ProxmoxInventory", "NodeDoctor",
+            "Controller", "ControllerCore", "Policy", "FlowPlanning", "OpenFlow", "ProxmoxInventory", "NodeDoctor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -48,6 +51,7 @@ let package = Package(
         .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow"]),
         .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy", "TestSupport"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
+        .testTarget(name: "ControllerCoreTests", dependencies: ["ControllerCore", "SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy", "ProxmoxInventory"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import ControllerCore
 import Prometheus
 
 /// sipspan's Prometheus metrics (served at /metrics by `StatusServer`).
@@ -30,6 +31,22 @@ public final class ControllerMetrics: Sendable {
         macsLearned = registry.makeCounter(name: "sipspan_guest_macs_learned_total", help: "Guest MAC addresses learned on watched NICs.")
         reloadsApplied = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "applied")], help: "Policy reloads.")
         reloadsRejected = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "rejected")], help: "Policy reloads.")
+    }
+
+    /// The registered counter for a core's counter.
+    func counter(_ c: ControllerCounter) -> Counter {
+        switch c {
+        case .connects: return connects
+        case .disconnects: return disconnects
+        case .flowModsSent: return flowModsSent
+        case .changesApplied: return changesApplied
+        case .switchErrors: return switchErrors
+        case .badPeers: return badPeers
+        case .claimsRefused: return claimsRefused
+        case .macsLearned: return macsLearned
+        case .reloadsApplied: return reloadsApplied
+        case .reloadsRejected: return reloadsRejected
+        }
     }
 
     /// The Prometheus text exposition of every metric.

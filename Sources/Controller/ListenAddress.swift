@@ -25,6 +25,9 @@ public enum ListenAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether connections to it speak TLS.
+    public var isTLS: Bool { if case .ssl = self { return true }; return false }
+
     /// Whether only this machine can reach it (loopback or a unix socket).
     public var isLocal: Bool {
         switch self {

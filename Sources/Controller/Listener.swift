@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ControllerCore
 import Dispatch
 
 /// Accepts TCP connections on a non-blocking listening socket through a Dispatch read source.
@@ -9,7 +10,7 @@ final class Listener: @unchecked Sendable {
     let address: String
     private let source: DispatchSourceRead
     private let queue: DispatchQueue
-    private let onAccept: (Int32, String) -> Void
+    private let onAccept: (Int32, PeerAddress) -> Void
     /// Called (on the queue) when accepting pauses because the process or system is out of descriptors.
     var onPause: ((_ error: Int32, _ seconds: Double) -> Void)?
     private var paused = false
@@ -21,7 +22,7 @@ final class Listener: @unchecked Sendable {
     private let unixPath: String?
 
     /// Listens on a TCP address (`ssl:` is TCP here; TLS is the caller's) or a unix socket.
-    init(_ listen: ListenAddress, queue: DispatchQueue, onAccept: @escaping (Int32, String) -> Void) throws {
+    init(_ listen: ListenAddress, queue: DispatchQueue, onAccept: @escaping (Int32, PeerAddress) -> Void) throws {
         switch listen {
         case let .tcp(host, port), let .ssl(host, port):
             fd = try Socket.listen(host: host, port: port)
@@ -42,8 +43,6 @@ final class Listener: @unchecked Sendable {
         source.resume()
     }
 
-    var port: UInt16 { Socket.localPort(fd) ?? 0 }
-
     private func acceptAll() {
         for _ in 0..<256 {
             var storage = sockaddr_storage()
@@ -59,8 +58,8 @@ final class Listener: @unchecked Sendable {
                 default: return // EAGAIN: nothing more to accept
                 }
             }
-            let peer = unixPath.map { "unix:\($0)" }
-                ?? withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.describe($0, len) } }
+            let peer = unixPath.map { PeerAddress.unix(path: $0) }
+                ?? withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Socket.peerAddress($0, len) } }
             do {
                 try Socket.setNonBlocking(client)
                 if unixPath == nil { Socket.setOption(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }

@@ -6,21 +6,27 @@ import Foundation
 import Logging
 import Policy
 
-/// Watches policy paths and hands every valid new policy set to `onChange`.
+/// Watches policy paths and hands every changed reading to `onChange`: a valid policy set, or the
+/// errors that make it invalid. It keeps no policy of its own: what is in force is the controller's.
 ///
 /// Changes are noticed by inotify (on each directory, or on a file's parent directory) and by a
 /// content comparison every `pollInterval` seconds, because Proxmox's cluster filesystem (/etc/pve)
 /// delivers no inotify events for edits made on another node. Bursts are debounced into one reload.
-/// An invalid set changes nothing: its errors are logged in `sipspan check`'s format and the last
-/// valid set stays in force.
 public final class PolicyWatcher: @unchecked Sendable {
-    public typealias ChangeHandler = @Sendable (_ policy: PolicySet, _ changedFiles: [String], _ detectedAt: UInt64) -> Void
+    /// One reading of the policy files after a change.
+    public struct Reading: Sendable {
+        public let result: Result<PolicySet, PolicyErrors>
+        public let changedFiles: [String]
+        /// What noticed it: "inotify", "poll" or the reason of a forced reload.
+        public let trigger: String
+        /// When the first event of the burst arrived (monotonic ns).
+        public let detectedAt: UInt64
+    }
+    public typealias ChangeHandler = @Sendable (Reading) -> Void
 
     private let paths: [String]
     private let logger: Logger
     private let onChange: ChangeHandler
-    /// Counts reloads applied and rejected, when set.
-    public var metrics: ControllerMetrics?
     private let queue = DispatchQueue(label: "sipspan.policy-watcher")
     private let debounce: DispatchTimeInterval
     private let pollInterval: Double
@@ -45,14 +51,10 @@ public final class PolicyWatcher: @unchecked Sendable {
     }
     /// When the first event of the current burst arrived (monotonic ns).
     private var burstStarted: UInt64?
-    private(set) var current: PolicySet
-    /// Reloads that put a new policy in force, and reloads refused as invalid.
-    public private(set) var appliedCount = 0
-    public private(set) var rejectedCount = 0
 
-    public init(paths: [String], initial: PolicySet, logger: Logger, debounceMilliseconds: Int = 30, pollInterval: Double = 1,
+    public init(paths: [String], logger: Logger, debounceMilliseconds: Int = 30, pollInterval: Double = 1,
                 onChange: @escaping ChangeHandler) {
-        self.paths = paths; self.current = initial; self.logger = logger; self.onChange = onChange
+        self.paths = paths; self.logger = logger; self.onChange = onChange
         self.debounce = .milliseconds(debounceMilliseconds); self.pollInterval = pollInterval
     }
 
@@ -162,9 +164,8 @@ public final class PolicyWatcher: @unchecked Sendable {
         guard now != lastSeen else { return }
         let changed = Set(now.keys).union(lastSeen.keys).filter { now[$0] != lastSeen[$0] }.sorted()
         lastSeen = now
-        let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
-        let result: Result<PolicySet, PolicyErrors>
-        var unreadable: [Diagnostic] = missing.map { Diagnostic(.error, SourceLocation(file: $0, line: 1, column: 1), "no such file or directory") }
+        // A path that is missing or cannot be listed is in `now` as unreadable (once, with the loader's words).
+        var unreadable: [Diagnostic] = []
         var contents: [(file: String, bytes: [UInt8])] = []
         for (file, content) in now.sorted(by: { $0.key < $1.key }) {
             switch content {
@@ -172,26 +173,7 @@ public final class PolicyWatcher: @unchecked Sendable {
             case let .unreadable(e): unreadable += e.diagnostics
             }
         }
-        if !unreadable.isEmpty {
-            result = .failure(PolicyErrors(unreadable))
-        } else {
-            result = PolicyLoader.load(contents: contents)
-        }
-        switch result {
-        case let .failure(errors):
-            rejectedCount += 1
-            metrics?.reloadsRejected.increment()
-            logger.error("policy rejected; the last valid policy stays in force", metadata: ["files": .string(changed.joined(separator: ",")), "trigger": .string(trigger)])
-            for d in errors.diagnostics {
-                for line in [d] + d.notes { logger.error("\(line.location): \(line.severity.rawValue): \(line.message)") }
-            }
-        case let .success(set):
-            guard set != current else { return }
-            current = set
-            appliedCount += 1
-            metrics?.reloadsApplied.increment()
-            logger.info("policy reloaded", metadata: ["files": .string(changed.joined(separator: ",")), "sessions": .stringConvertible(set.sessions.count), "trigger": .string(trigger)])
-            onChange(set, changed, detectedAt)
-        }
+        let result = unreadable.isEmpty ? PolicyLoader.load(contents: contents) : .failure(PolicyErrors(unreadable))
+        onChange(Reading(result: result, changedFiles: changed, trigger: trigger, detectedAt: detectedAt))
     }
 }

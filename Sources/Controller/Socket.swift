@@ -1,3 +1,4 @@
+import ControllerCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -127,14 +128,14 @@ enum Socket {
     }
 
     /// The numeric "address:port" of a socket address.
-    static func describe(_ addr: UnsafePointer<sockaddr>, _ len: socklen_t) -> String {
+    /// The numeric address of a peer (`accept`'s sockaddr).
+    static func peerAddress(_ addr: UnsafePointer<sockaddr>, _ len: socklen_t) -> PeerAddress {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var serv = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         guard getnameinfo(addr, len, &host, socklen_t(host.count), &serv, socklen_t(serv.count), NI_NUMERICHOST | NI_NUMERICSERV) == 0 else {
-            return "?"
+            return .inet(host: "?", port: 0)
         }
-        let h = cString(host), s = cString(serv)
-        return h.contains(":") ? "[\(h)]:\(s)" : "\(h):\(s)"
+        return .inet(host: cString(host), port: UInt16(cString(serv)) ?? 0)
     }
 
     /// The local port a socket is bound to (useful with port 0).

@@ -17,7 +17,6 @@ public final class StatusServer: @unchecked Sendable {
         public let path: String
         public let body: [UInt8]
     }
-    public typealias Response = (status: String, type: String, body: [UInt8])
     public static let maximumBody = 4 << 20
     private let routes: @Sendable (Request) -> Response
 
@@ -75,38 +74,37 @@ public final class StatusServer: @unchecked Sendable {
         if n <= 0 { if n == 0 || (errno != EAGAIN && errno != EINTR) { finish(c) }; return }
         c.request += buf[0..<n]
         guard let end = c.request.firstRange(of: [13, 10, 13, 10]) ?? c.request.firstRange(of: [10, 10]) else {
-            if c.request.count > 8192 { respond(c, "413 Payload Too Large", "text/plain", Array("request too large\n".utf8)) }
+            if c.request.count > 8192 { respond(c, .text(.payloadTooLarge, "request too large\n")) }
             return
         }
-        guard end.lowerBound <= 8192 else { respond(c, "413 Payload Too Large", "text/plain", Array("headers too large\n".utf8)); return }
+        guard end.lowerBound <= 8192 else { respond(c, .text(.payloadTooLarge, "headers too large\n")); return }
         let head = String(decoding: c.request[..<end.lowerBound], as: UTF8.self)
         let lines = head.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" })
         let parts = lines.first?.split(separator: " ") ?? []
         guard parts.count >= 2, parts[0] == "GET" || parts[0] == "POST" else {
-            respond(c, "405 Method Not Allowed", "text/plain", Array("GET or POST only\n".utf8)); return
+            respond(c, .text(.methodNotAllowed, "GET or POST only\n")); return
         }
         var length = 0
         for line in lines.dropFirst() {
             let kv = line.split(separator: ":", maxSplits: 1)
             if kv.count == 2, kv[0].lowercased() == "content-length" {
                 guard let v = Int(kv[1].trimmingCharacters(in: .whitespaces)), v >= 0 else {
-                    respond(c, "400 Bad Request", "text/plain", Array("bad Content-Length\n".utf8)); return
+                    respond(c, .text(.badRequest, "bad Content-Length\n")); return
                 }
                 length = v
             }
         }
-        guard length <= StatusServer.maximumBody else { respond(c, "413 Payload Too Large", "text/plain", Array("body too large\n".utf8)); return }
+        guard length <= StatusServer.maximumBody else { respond(c, .text(.payloadTooLarge, "body too large\n")); return }
         let body = c.request[end.upperBound...]
         guard body.count >= length else { return } // wait for the rest (bounded by the 5 s expiry)
         let path = String(parts[1].split(separator: "?").first ?? "")
-        let r = routes(Request(method: String(parts[0]), path: path, body: Array(body.prefix(length))))
-        respond(c, r.status, r.type, r.body)
+        respond(c, routes(Request(method: String(parts[0]), path: path, body: Array(body.prefix(length)))))
     }
 
-    private func respond(_ c: Client, _ status: String, _ type: String, _ body: [UInt8]) {
+    private func respond(_ c: Client, _ r: Response) {
         c.source.suspend()
         c.readSuspended = true
-        c.response = Array("HTTP/1.0 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+        c.response = Array("HTTP/1.0 \(r.status)\r\nContent-Type: \(r.contentType)\r\nContent-Length: \(r.body.count)\r\nConnection: close\r\n\r\n".utf8) + r.body
         let w = DispatchSource.makeWriteSource(fileDescriptor: c.fd, queue: queue)
         w.setEventHandler { [weak self] in self?.writable(c) }
         c.writer = w

@@ -55,7 +55,7 @@ public struct CloseReason: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A log line the session wants written: constant message, data in fields.
-public struct SessionLog: Hashable, Sendable {
+public struct LogLine: Hashable, Sendable {
     public enum Level: Int, Comparable, Sendable {
         case trace, debug, info, notice, warning, error
         public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
@@ -91,7 +91,7 @@ public enum SessionAction: Hashable, Sendable {
     case send([OutgoingMessage])
     /// Close the connection (after flushing what was queued).
     case close(CloseReason)
-    case log(SessionLog)
+    case log(LogLine)
     /// The switch said which datapath it is: the runtime applies `DatapathClaim` against any other
     /// connection holding it and closes one of the two.
     case claimDatapath(UInt64)

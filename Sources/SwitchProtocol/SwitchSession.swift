@@ -9,7 +9,7 @@ import Policy
 /// wipes a bridge: it reads back what is installed and sends only the difference to the desired flow
 /// set, confirmed by one barrier; flows with another cookie (an operator's) are never replaced.
 public struct SwitchSession: Sendable {
-    public enum State: String, Sendable { case awaitingHello = "hello", awaitingFeatures = "features", syncing, ready, closed }
+    public typealias State = SessionPhase
 
     /// A change sent and not yet confirmed by its barrier.
     struct PendingChange: Sendable {
@@ -163,7 +163,7 @@ public struct SwitchSession: Sendable {
         }
         switch (state, message) {
         case let (.awaitingHello, .hello(versions)):
-            out.append(.log(SessionLog(.trace, "hello received", ["since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+            out.append(.log(LogLine(.trace, "hello received", ["since_accept_ms": milliseconds(from: connectedAt, to: now)])))
             negotiate(headerVersion: header.version, versions: versions, into: &out)
         case (.awaitingHello, _):
             close(.unexpectedMessage, "expected HELLO, got message type \(header.type)", into: &out)
@@ -219,7 +219,7 @@ public struct SwitchSession: Sendable {
             return
         }
         datapathID = f.datapathID
-        out.append(.log(SessionLog(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+        out.append(.log(LogLine(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
         out.append(.claimDatapath(f.datapathID))
         state = .syncing
         completeSyncIfReady(now: now, context: context, into: &out)
@@ -273,12 +273,12 @@ public struct SwitchSession: Sendable {
         guard let s = sync, s.portsDone, s.flowsDone else { return }
         if state == .syncing {
             sync = nil
-            out.append(.log(SessionLog(.trace, "sync received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
+            out.append(.log(LogLine(.trace, "sync received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
             finishSync(s.flows, reason: .connect, now: now, context: context, into: &out)
             guard state != .closed else { return }
             state = .ready
             out.append(.ready)
-            out.append(.log(SessionLog(.info, "bridge connected", [
+            out.append(.log(LogLine(.info, "bridge connected", [
                 "dpid": dpidText, "bridge": bridgeName, "ports": String(ports.count), "installed": String(installed.count),
             ])))
             confirmIfFirst(now: now, into: &out)
@@ -341,7 +341,7 @@ public struct SwitchSession: Sendable {
         plan = newPlan
         if newPlan.notices != lastNotices {
             for n in newPlan.notices where !lastNotices.contains(n) {
-                out.append(.log(SessionLog(.warning, "bridge has watched NICs but no monitor", ["dpid": dpidText, "bridge": bridgeName, "detail": n])))
+                out.append(.log(LogLine(.warning, "bridge has watched NICs but no monitor", ["dpid": dpidText, "bridge": bridgeName, "detail": n])))
             }
             lastNotices = newPlan.notices
         }
@@ -356,7 +356,7 @@ public struct SwitchSession: Sendable {
         }
         if conflicts != lastConflicts {
             for f in conflicts where !lastConflicts.contains(f) {
-                out.append(.log(SessionLog(.warning, "a flow with another cookie holds the place of a sipspan flow; it is left alone",
+                out.append(.log(LogLine(.warning, "a flow with another cookie holds the place of a sipspan flow; it is left alone",
                                            ["dpid": dpidText, "bridge": bridgeName, "flow": f.description])))
             }
             lastConflicts = conflicts
@@ -367,8 +367,8 @@ public struct SwitchSession: Sendable {
             return
         }
         if logFlowChanges {
-            for f in diff.deletes { out.append(.log(SessionLog(.debug, "flow removed", ["bridge": bridgeName, "flow": f.description]))) }
-            for f in diff.adds { out.append(.log(SessionLog(.debug, "flow added", ["bridge": bridgeName, "flow": f.description]))) }
+            for f in diff.deletes { out.append(.log(LogLine(.debug, "flow removed", ["bridge": bridgeName, "flow": f.description]))) }
+            for f in diff.adds { out.append(.log(LogLine(.debug, "flow added", ["bridge": bridgeName, "flow": f.description]))) }
         }
         var messages = outgoing(diff.flowMods.map { Message.flowMod($0) })
         let barrier = OutgoingMessage(xid: xid(), message: .barrierRequest)
@@ -393,7 +393,7 @@ public struct SwitchSession: Sendable {
         changesApplied += 1
         out.append(.applied(AppliedChange(reason: change.reason, added: change.added, removed: change.removed, reload: change.reload,
                                           started: change.started, confirmed: now)))
-        out.append(.log(SessionLog(.info, "flows applied", [
+        out.append(.log(LogLine(.info, "flows applied", [
             "dpid": dpidText, "bridge": bridgeName, "reason": change.reason.description,
             "added": String(change.added), "removed": String(change.removed), "ms": milliseconds(from: change.started, to: now),
         ])))
@@ -415,7 +415,7 @@ public struct SwitchSession: Sendable {
         if xid == bootstrapXID {
             // The NORMAL flow sent first met an existing priority-0 flow (sipspan's from before, or an
             // operator's): nothing was replaced, which is what OFPFF_CHECK_OVERLAP is for.
-            out.append(.log(SessionLog(.trace, "bootstrap NORMAL flow already covered", ["dpid": dpidText])))
+            out.append(.log(LogLine(.trace, "bootstrap NORMAL flow already covered", ["dpid": dpidText])))
             return
         }
         out.append(.switchError(type: type, code: code))
@@ -445,7 +445,7 @@ public struct SwitchSession: Sendable {
             portNames[port.portNumber] = nil
             macs.forget(port: port.name)
         }
-        out.append(.log(SessionLog(.trace, "port status", ["dpid": dpidText, "port": port.name, "ofport": String(port.portNumber), "reason": "\(reason)"])))
+        out.append(.log(LogLine(.trace, "port status", ["dpid": dpidText, "port": port.name, "ofport": String(port.portNumber), "reason": "\(reason)"])))
         if state == .ready { scheduleReconcile(.portsChanged(first: port.name, more: false), into: &out) }
     }
 
@@ -466,7 +466,7 @@ public struct SwitchSession: Sendable {
         guard packetIns.take(now: now) else { return }
         if macs.learn(mac, on: name) {
             out.append(.macLearned)
-            out.append(.log(SessionLog(.info, "guest MAC learned", ["dpid": dpidText, "bridge": bridgeName, "port": name, "mac": mac.description])))
+            out.append(.log(LogLine(.info, "guest MAC learned", ["dpid": dpidText, "bridge": bridgeName, "port": name, "mac": mac.description])))
             scheduleReconcile(.macLearned(mac, port: name), into: &out)
         }
     }
@@ -530,4 +530,9 @@ public func milliseconds(from start: UInt64, to end: UInt64, digits: Int = 2) ->
     if digits == 0 { return String(Int(rounded)) }
     if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
     return text
+}
+
+/// Where a switch session stands, as `sipspan status` shows it.
+public enum SessionPhase: String, Codable, Hashable, Sendable {
+    case awaitingHello = "hello", awaitingFeatures = "features", syncing, ready, closed
 }

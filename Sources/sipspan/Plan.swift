@@ -1,5 +1,6 @@
 import ArgumentParser
 import Controller
+import ControllerCore
 import FlowPlanning
 import Foundation
 import OpenFlow

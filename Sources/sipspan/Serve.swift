@@ -1,5 +1,6 @@
 import ArgumentParser
 import Controller
+import ControllerCore
 import Dispatch
 import Foundation
 import Logging
@@ -55,7 +56,7 @@ struct Serve: ParsableCommand {
     var tlsDatapathBindings: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = "info"
+    var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard !policy.isEmpty else { throw ValidationError("--policy PATH is required (a file or a directory of *.yaml)") }
@@ -71,17 +72,24 @@ struct Serve: ParsableCommand {
         }
         try pveOption.requireExistingDirectory()
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
     func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = logLevel
         LoggingSystem.bootstrap { _ in
             var h = LineLogHandler()
             h.logLevel = level
             return h
         }
         let logger = Logger(label: "sipspan")
+        var addresses: [ListenAddress] = []
+        for a in listen {
+            guard let address = ListenAddress(a) else {
+                FileHandle.standardError.write(Data("sipspan: cannot listen: invalid listen address '\(a)' (expected [tcp:|ssl:]HOST:PORT or unix:/PATH)\n".utf8))
+                throw ExitCode(1)
+            }
+            addresses.append(address)
+        }
 
         let initial: PolicySet
         switch PolicyLoader.load(paths: policy) {
@@ -93,11 +101,10 @@ struct Serve: ParsableCommand {
         }
         for s in initial.sessions { logger.info("session loaded", metadata: ["session": .string(s.summary), "file": .string(s.file)]) }
 
-        var inventory = Inventory.empty
-        var inventoryFiles: [String: [UInt8]] = [:]
+        var inventory: InventoryReading? = nil
         let pveRoot = pveOption.root
         if let pveRoot {
-            (inventory, inventoryFiles) = InventoryWatcher.initialLoad(root: pveRoot, logger: logger)
+            inventory = InventoryReading.initial(root: pveRoot, logger: logger)
         } else {
             logger.notice("no Proxmox inventory (--pve none or no /etc/pve): guest MACs are learned from their frames, which a guest can spoof")
         }
@@ -119,23 +126,29 @@ struct Serve: ParsableCommand {
         options.session.handshakeTimeout = handshakeTimeout
         options.session.syncTimeout = replyTimeout
         options.session.barrierTimeout = replyTimeout
-        let controller = SipspanController(policy: initial, inventory: inventory, options: options, logger: logger)
+        let core = ControllerCore(policy: initial, inventory: inventory?.inventory ?? .empty, inventoryProblems: inventory?.problems ?? [],
+                                  options: options, now: monotonicNow())
+        let controller = SipspanController(core: core, logger: logger)
         do {
             let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
-            try controller.start(listen: listen, tls: tls)
+            try controller.start(listen: addresses, tls: tls)
         } catch {
             FileHandle.standardError.write(Data("sipspan: cannot listen: \(error)\n".utf8))
             throw ExitCode(1)
         }
 
-        let watcher = PolicyWatcher(paths: policy, initial: initial, logger: logger) { set, changed, detectedAt in
-            controller.apply(policy: set, reason: "policy edit (\(changed.joined(separator: ", ")))", detectedAt: detectedAt)
+        let watcher = PolicyWatcher(paths: policy, logger: logger) { reading in
+            switch reading.result {
+            case let .success(set):
+                controller.apply(policy: set, changedFiles: reading.changedFiles, trigger: reading.trigger, detectedAt: reading.detectedAt)
+            case let .failure(errors):
+                controller.reject(policy: errors, changedFiles: reading.changedFiles, trigger: reading.trigger)
+            }
         }
-        watcher.metrics = controller.metrics
         watcher.start()
-        if let pveRoot {
-            let inventoryWatcher = InventoryWatcher(root: pveRoot, initial: inventory, initialFiles: inventoryFiles, logger: logger) { inv, detectedAt in
-                controller.apply(inventory: inv, reason: "inventory change", detectedAt: detectedAt)
+        if let pveRoot, let inventory {
+            let inventoryWatcher = InventoryWatcher(root: pveRoot, initial: inventory) { r in
+                controller.apply(inventoryFiles: r.files, readProblems: r.readProblems, changedFiles: r.changedFiles, root: pveRoot, detectedAt: r.detectedAt)
             }
             inventoryWatcher.start()
             Daemon.keep(inventoryWatcher)
@@ -143,24 +156,8 @@ struct Serve: ParsableCommand {
         controller.logWarnings()
 
         for address in status where address != "off" && !address.isEmpty {
-            let statusIsLocal = ListenAddress(address)?.isLocal ?? false
-            let server = StatusServer { request in
-                switch request.path {
-                case "/plan" where request.method == "POST":
-                    // A dry run reveals the policy's effect: only for local clients.
-                    guard statusIsLocal else { return ("403 Forbidden", "text/plain", Array("plan answers only on a loopback or unix status endpoint\n".utf8)) }
-                    return controller.dryRun(request.body)
-                case "/status":
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    let body = (try? encoder.encode(controller.status())).map { [UInt8]($0) } ?? []
-                    return ("200 OK", "application/json", body)
-                case "/metrics":
-                    return ("200 OK", "text/plain; version=0.0.4", controller.metricsExposition())
-                default:
-                    return ("404 Not Found", "text/plain", Array("try /status or /metrics\n".utf8))
-                }
-            }
+            let routes = StatusRoutes(controller: controller, isLocal: ListenAddress(address)?.isLocal ?? false)
+            let server = StatusServer { routes.respond($0) }
             do {
                 let bound = try server.start(address)
                 logger.info("status endpoint", metadata: ["address": .string(bound)])
@@ -193,3 +190,5 @@ struct Serve: ParsableCommand {
         dispatchMain()
     }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

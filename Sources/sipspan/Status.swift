@@ -1,5 +1,6 @@
 import ArgumentParser
 import Controller
+import ControllerCore
 import Foundation
 
 struct Status: ParsableCommand {
@@ -24,13 +25,13 @@ struct Status: ParsableCommand {
         let status = try JSONDecoder().decode(ControllerStatus.self, from: Data(body))
         print("sipspan up \(formatDuration(status.uptimeSeconds)); sessions: \(status.sessions.joined(separator: ", ")); \(status.bridges.count) connection(s)")
         let rows = status.bridges.map { b in
-            [b.node.map { "\($0)/\(b.bridge)" } ?? b.bridge, b.datapathID ?? "-", b.peer, b.state, formatDuration(b.connectedSeconds), String(b.ports), String(b.flows),
+            [b.displayName, b.datapathID ?? "-", b.peer, b.state.rawValue, formatDuration(b.connectedSeconds), String(b.ports), String(b.flows),
              b.watchedPorts.isEmpty ? "-" : b.watchedPorts.joined(separator: ","), b.monitorPorts.isEmpty ? "-" : b.monitorPorts.joined(separator: ","),
              String(b.learnedMACs)]
         }
         let header = ["BRIDGE", "DPID", "PEER", "STATE", "UP", "PORTS", "FLOWS", "WATCHED", "MONITORS", "LEARNED"]
         print(table([header] + rows))
-        for b in status.bridges where !b.watchedGuests.isEmpty { print("\(b.node.map { "\($0)/\(b.bridge)" } ?? b.bridge) watches \(b.watchedGuests.joined(separator: ", "))") }
+        for b in status.bridges where !b.watchedGuests.isEmpty { print("\(b.displayName) watches \(b.watchedGuests.joined(separator: ", "))") }
         for b in status.bridges { for n in b.notices { print("\(b.bridge): \(n)") } }
         if status.inventoryGuests == 0 { print("no Proxmox inventory: guest MACs are learned from frames (spoofable)") }
         for w in status.warnings { print(w) }

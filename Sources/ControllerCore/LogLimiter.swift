@@ -1,7 +1,7 @@
 import SwitchProtocol
 
 /// What a rate-limited log line is about: lines of one key share one budget.
-enum LogLimitKey: Hashable {
+public enum LogLimitKey: Hashable, Sendable {
     case tooManyConnections
     case tlsSetupFailed
     case acceptFailed
@@ -11,12 +11,14 @@ enum LogLimitKey: Hashable {
 }
 
 /// Limits log lines per key, counting what it suppressed.
-struct LogLimiter {
+public struct LogLimiter: Sendable {
     private var buckets: [LogLimitKey: TokenBucket] = [:]
     private var suppressed: [LogLimitKey: Int] = [:]
 
+    public init() {}
+
     /// Whether a line for `key` may be logged now; if so, how many were suppressed before it.
-    mutating func allow(_ key: LogLimitKey, now: UInt64) -> (Bool, Int) {
+    public mutating func allow(_ key: LogLimitKey, now: UInt64) -> (Bool, Int) {
         if buckets.count > 1000 { buckets.removeAll(); suppressed.removeAll() }
         var b = buckets[key] ?? TokenBucket(perSecond: 1, burst: 10, now: now)
         let ok = b.take(now: now)
