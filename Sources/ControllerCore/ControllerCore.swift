@@ -97,13 +97,14 @@ public struct ControllerCore: Sendable {
     /// and complete the reloads that waited for its barrier without it.
     public mutating func closed(_ id: ConnectionID, reason: CloseReason, now: UInt64) -> [ControllerAction] {
         guard var c = connections.removeValue(forKey: id) else { return [] }
+        let owed = Set(c.session.pendingReloads)
         c.session.closed()
         var out: [ControllerAction] = []
         // A connection that held its datapath was a bridge being served; any other was a peer that never got that far.
         let served = c.session.datapathID.map { byDatapath[$0] == id } ?? false
         if let dpid = c.session.datapathID, served { byDatapath[dpid] = nil }
         // The bridge gets the current policy when it reconnects.
-        for reload in Set(c.session.pendingReloads) where reloads[reload] != nil {
+        for reload in owed where reloads[reload] != nil {
             reloads[reload]?.pending.remove(id)
             reloads[reload]?.lost += 1
             out += finishReloadIfDone(reload, now: now)
@@ -334,7 +335,7 @@ public struct ControllerCore: Sendable {
 
     /// Connections serving a bridge (past their first sync), in accept order.
     private var servedConnections: [BridgeConnectionState] {
-        byDatapath.values.sorted().compactMap { connections[$0] }.filter { $0.session.state == .ready }
+        byDatapath.values.sorted().compactMap { connections[$0] }.filter { $0.session.phase == .ready }
     }
 
     private var readyBridgeCount: Int { servedConnections.count }
@@ -362,7 +363,7 @@ public struct ControllerCore: Sendable {
             let s = c.session
             var copied: [String: Int] = [:]
             for (port, count) in s.copiedFrames { copied[ProxmoxPortName(port).map { inventory.label($0.vm) } ?? port, default: 0] += count }
-            return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: c), peer: c.peer.description, state: s.state,
+            return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: c), peer: c.peer.description, state: s.phase,
                                 connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                 watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,

@@ -30,13 +30,13 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
     func encode(into w: inout ByteWriter) {
         switch self {
         case let .output(port, maxLength):
-            w.u16(0); w.u16(16); w.u32(port); w.u16(maxLength); w.zeros(6)
+            w.u16(ActionType.output.rawValue); w.u16(16); w.u32(port); w.u16(maxLength); w.zeros(6)
         case .popVlan:
-            w.u16(18); w.u16(8); w.zeros(4)
+            w.u16(ActionType.popVlan.rawValue); w.u16(8); w.zeros(4)
         case let .setField(f):
             let oxmLength = 4 + f.value.count + (f.mask?.count ?? 0)
             let length = (4 + oxmLength + 7) / 8 * 8
-            w.u16(25); w.u16(UInt16(length))
+            w.u16(ActionType.setField.rawValue); w.u16(UInt16(length))
             f.encode(into: &w)
             w.zeros(length - 4 - oxmLength)
         case let .other(type, body):
@@ -49,19 +49,19 @@ public enum Action: Hashable, Sendable, CustomStringConvertible {
         let len = Int(try r.u16("action.length"))
         guard len >= 8, len % 8 == 0 else { throw OpenFlowDecodeError.badLength(what: "action", length: len) }
         var body = try r.sub(len - 4, "action.body")
-        switch type {
-        case 0:
+        switch ActionType(rawValue: type) {
+        case .output:
             guard len == 16 else { throw OpenFlowDecodeError.badLength(what: "output action", length: len) }
             let port = try body.u32(); let maxLen = try body.u16()
             return .output(port: port, maxLength: port == PortNumber.controller ? maxLen : 0)
-        case 18:
+        case .popVlan:
             return .popVlan
-        case 25:
+        case .setField:
             // One OXM, then zero padding to a multiple of 8.
             let field = try OXMField.decode(&body)
             guard body.rest().allSatisfy({ $0 == 0 }) else { throw OpenFlowDecodeError.badLength(what: "set_field padding", length: len) }
             return .setField(field)
-        default:
+        case nil:
             return .other(type: type, body: body.rest())
         }
     }

@@ -55,5 +55,4 @@ public enum FlowModFlags {
     public static let sendFlowRemoved: UInt16 = 1 << 0
     /// Fail with OFPFMFC_OVERLAP instead of adding when a flow of the same priority could match the same packets.
     public static let checkOverlap: UInt16 = 1 << 1
-    public static let resetCounts: UInt16 = 1 << 2
 }

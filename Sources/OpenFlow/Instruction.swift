@@ -33,16 +33,16 @@ public enum Instruction: Hashable, Sendable, CustomStringConvertible {
     func encode(into w: inout ByteWriter) {
         switch self {
         case let .gotoTable(t):
-            w.u16(1); w.u16(8); w.u8(t); w.zeros(3)
+            w.u16(InstructionType.gotoTable.rawValue); w.u16(8); w.u8(t); w.zeros(3)
         case let .writeMetadata(v, m):
-            w.u16(2); w.u16(24); w.zeros(4); w.u64(v); w.u64(m)
+            w.u16(InstructionType.writeMetadata.rawValue); w.u16(24); w.zeros(4); w.u64(v); w.u64(m)
         case let .writeActions(actions), let .applyActions(actions):
             let start = w.count
-            w.u16(isApply ? 4 : 3); w.u16(0); w.zeros(4)
+            w.u16((isApply ? InstructionType.applyActions : .writeActions).rawValue); w.u16(0); w.zeros(4)
             for a in actions { a.encode(into: &w) }
             w.patchU16(at: start + 2, UInt16(w.count - start))
         case .clearActions:
-            w.u16(5); w.u16(8); w.zeros(4)
+            w.u16(InstructionType.clearActions.rawValue); w.u16(8); w.zeros(4)
         case let .other(t, b):
             w.u16(t); w.u16(UInt16(4 + b.count)); w.append(b)
         }
@@ -55,18 +55,18 @@ public enum Instruction: Hashable, Sendable, CustomStringConvertible {
         let len = Int(try r.u16("instruction.length"))
         guard len >= 8, len % 8 == 0 else { throw OpenFlowDecodeError.badLength(what: "instruction", length: len) }
         var body = try r.sub(len - 4, "instruction.body")
-        switch type {
-        case 1:
+        switch InstructionType(rawValue: type) {
+        case .gotoTable:
             let t = try body.u8(); return .gotoTable(t)
-        case 2:
+        case .writeMetadata:
             try body.skip(4); return .writeMetadata(value: try body.u64(), mask: try body.u64())
-        case 3, 4:
-            try body.skip(4)
-            let actions = try Action.decodeList(&body)
-            return type == 4 ? .applyActions(actions) : .writeActions(actions)
-        case 5:
+        case .writeActions:
+            try body.skip(4); return .writeActions(try Action.decodeList(&body))
+        case .applyActions:
+            try body.skip(4); return .applyActions(try Action.decodeList(&body))
+        case .clearActions:
             return .clearActions
-        default:
+        case nil:
             return .other(type: type, body: body.rest())
         }
     }

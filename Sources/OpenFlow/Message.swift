@@ -206,19 +206,3 @@ public enum Message: Hashable, Sendable {
 }
 
 /// OpenFlow error types and codes sipspan sends or names in logs.
-public enum OpenFlowErrorCode {
-    public static let helloFailed: UInt16 = 0
-    public static let helloFailedIncompatible: UInt16 = 0
-    public static let badRequest: UInt16 = 1
-    public static let badRequestBadType: UInt16 = 1
-    public static let badRequestBadLength: UInt16 = 6
-
-    /// "OFPET_X/code" text for logs.
-    public static func describe(type: UInt16, code: UInt16) -> String {
-        let names = ["HELLO_FAILED", "BAD_REQUEST", "BAD_ACTION", "BAD_INSTRUCTION", "BAD_MATCH", "FLOW_MOD_FAILED",
-                     "GROUP_MOD_FAILED", "PORT_MOD_FAILED", "TABLE_MOD_FAILED", "QUEUE_OP_FAILED", "SWITCH_CONFIG_FAILED",
-                     "ROLE_REQUEST_FAILED", "METER_MOD_FAILED", "TABLE_FEATURES_FAILED"]
-        let name = Int(type) < names.count ? names[Int(type)] : "type\(type)"
-        return "\(name)/code \(code)"
-    }
-}

@@ -66,9 +66,9 @@ public enum MultipartRequest: Hashable, Sendable {
 
     var type: UInt16 {
         switch self {
-        case .desc: return 0
-        case .flow: return 1
-        case .portDesc: return 13
+        case .desc: return MultipartType.desc.rawValue
+        case .flow: return MultipartType.flow.rawValue
+        case .portDesc: return MultipartType.portDesc.rawValue
         case let .other(t, _): return t
         }
     }
@@ -97,14 +97,14 @@ extension MultipartRequest {
     }
 
     static func decodeBody(type: UInt16, _ r: inout ByteReader) throws -> MultipartRequest {
-        switch type {
-        case 0: return .desc
-        case 13: return .portDesc
-        case 1:
+        switch MultipartType(rawValue: type) {
+        case .desc: return .desc
+        case .portDesc: return .portDesc
+        case .flow:
             let table = try r.u8(); try r.skip(3); _ = try r.u32(); _ = try r.u32(); try r.skip(4)
             let cookie = try r.u64(), mask = try r.u64()
             return .flow(table: table, cookie: cookie, cookieMask: mask, match: try Match.decode(&r))
-        default: return .other(type: type, body: r.rest())
+        case nil: return .other(type: type, body: r.rest())
         }
     }
 }
@@ -112,9 +112,9 @@ extension MultipartRequest {
 extension MultipartReply {
     var type: UInt16 {
         switch self {
-        case .desc: return 0
-        case .flow: return 1
-        case .portDesc: return 13
+        case .desc: return MultipartType.desc.rawValue
+        case .flow: return MultipartType.flow.rawValue
+        case .portDesc: return MultipartType.portDesc.rawValue
         case let .other(t, _): return t
         }
     }
@@ -132,23 +132,23 @@ extension MultipartReply {
     }
 
     static func decodeBody(type: UInt16, _ r: inout ByteReader) throws -> MultipartReply {
-        switch type {
-        case 0:
+        switch MultipartType(rawValue: type) {
+        case .desc:
             return .desc(SwitchDescription(manufacturer: try r.fixedString(256, "mfr_desc"), hardware: try r.fixedString(256, "hw_desc"),
                                            software: try r.fixedString(256, "sw_desc"), serialNumber: try r.fixedString(32, "serial_num"),
                                            datapath: try r.fixedString(256, "dp_desc")))
-        case 1:
+        case .flow:
             var stats: [FlowStats] = []
             while r.remaining > 0 { stats.append(try FlowStats.decode(&r)) }
             return .flow(stats)
-        case 13:
+        case .portDesc:
             guard r.remaining % PortDescription.size == 0 else {
                 throw OpenFlowDecodeError.badLength(what: "port_desc reply", length: r.remaining)
             }
             var ports: [PortDescription] = []
             while r.remaining > 0 { ports.append(try PortDescription.decode(&r)) }
             return .portDesc(ports)
-        default:
+        case nil:
             return .other(type: type, body: r.rest())
         }
     }

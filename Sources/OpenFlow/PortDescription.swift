@@ -12,11 +12,6 @@ public struct PortDescription: Hashable, Sendable {
         self.config = config; self.state = state
     }
 
-    /// OFPPC_PORT_DOWN set by the administrator.
-    public var isAdministrativelyDown: Bool { config & 1 != 0 }
-    /// OFPPS_LINK_DOWN.
-    public var isLinkDown: Bool { state & 1 != 0 }
-
     func encode(into w: inout ByteWriter) {
         w.u32(portNumber); w.zeros(4); w.append(hardwareAddress.count == 6 ? hardwareAddress : [0, 0, 0, 0, 0, 0]); w.zeros(2)
         w.fixedString(name, 16); w.u32(config); w.u32(state)

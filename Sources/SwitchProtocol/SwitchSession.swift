@@ -9,7 +9,40 @@ import Policy
 /// wipes a bridge: it reads back what is installed and sends only the difference to the desired flow
 /// set, confirmed by one barrier; flows with another cookie (an operator's) are never replaced.
 public struct SwitchSession: Sendable {
-    public typealias State = SessionPhase
+    /// Where the conversation stands. Each state carries what is valid in it: the first sync's
+    /// requests from the moment they are sent, the datapath id once FEATURES_REPLY named it, the
+    /// changes in flight and the audit only while the bridge is served.
+    enum State: Sendable {
+        /// Created; `.connected` has not been fed yet.
+        case idle
+        /// HELLO, FEATURES_REQUEST and the first sync's requests are sent; waiting for HELLO.
+        case awaitingHello(Sync)
+        /// The version is agreed; waiting for FEATURES_REPLY (port list and flows may come first).
+        case awaitingFeatures(Sync)
+        /// The datapath is known; waiting for the rest of the first sync.
+        case syncing(datapathID: UInt64, Sync)
+        /// The bridge is served: its flows are reconciled to the plan.
+        case ready(Ready)
+        /// The connection went away; the datapath id it had, if any.
+        case closed(datapathID: UInt64?)
+    }
+
+    /// What a served bridge's session keeps.
+    struct Ready: Sendable {
+        let datapathID: UInt64
+        /// A re-read of the bridge's flows in flight (audit or repair).
+        var audit: Sync?
+        /// Changes sent and not yet confirmed, by their barrier's xid.
+        var pendingBarriers: [UInt32: PendingChange] = [:]
+        /// A switch error came in: re-read the flows once the changes in flight are confirmed.
+        var resyncRequested = false
+        /// A reconcile asked for with `.scheduleReconcile` and not yet due.
+        var reconcileScheduled: ReconcileReason?
+        /// When the first full flow set was barrier-confirmed (nil until then).
+        var confirmedAt: UInt64?
+        /// Whether a change or a sync is waiting for the switch.
+        var isBusy: Bool { !pendingBarriers.isEmpty || audit != nil }
+    }
 
     /// A change sent and not yet confirmed by its barrier.
     struct PendingChange: Sendable {
@@ -29,12 +62,14 @@ public struct SwitchSession: Sendable {
         var portsDone: Bool
         var flows: [FlowStats] = []
         var flowsDone = false
+        /// The switch reported an error meanwhile: read the flows again after the first reconcile.
+        var repairAfter = false
+        var isComplete: Bool { portsDone && flowsDone }
     }
 
     public let configuration: SessionConfiguration
     public let connectedAt: UInt64
-    public private(set) var state = State.awaitingHello
-    public private(set) var datapathID: UInt64?
+    private(set) var state = State.idle
     /// The bridge's name (its LOCAL port), "?" until the port list arrives.
     public private(set) var bridgeName = "?"
     public private(set) var ports: [String: UInt32] = [:]
@@ -51,23 +86,17 @@ public struct SwitchSession: Sendable {
     /// When the unanswered echo request was sent (nil when none is outstanding).
     public private(set) var echoSentAt: UInt64?
     public private(set) var lastAudit: UInt64
-    /// When the first full flow set was barrier-confirmed (nil until then).
-    public private(set) var confirmedAt: UInt64?
     public private(set) var flowModsSent = 0
     public private(set) var changesApplied = 0
     /// Frames copied per watched port, from the copy flows' counters at the last sync or audit.
     public private(set) var copiedFrames: [String: Int] = [:]
 
     private var nextXID: UInt32 = 1
-    private var sync: Sync?
-    private var pendingBarriers: [UInt32: PendingChange] = [:]
     /// The xid of the NORMAL flow sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow at
     /// priority 0 makes it fail harmlessly, so it never replaces anything).
     private var bootstrapXID: UInt32?
-    private var resyncRequested = false
     private var lastNotices: [String] = []
     private var lastConflicts: [Flow] = []
-    private var reconcileScheduled: ReconcileReason?
     private var packetIns: TokenBucket
     /// Emit a debug line per flow added or removed.
     public var logFlowChanges = false
@@ -78,14 +107,44 @@ public struct SwitchSession: Sendable {
         packetIns = TokenBucket(perSecond: configuration.packetInRate, burst: configuration.packetInRate, now: now)
     }
 
+    /// Where the session stands, without the state's data.
+    public var phase: SessionPhase {
+        switch state {
+        case .idle, .awaitingHello: return .awaitingHello
+        case .awaitingFeatures: return .awaitingFeatures
+        case .syncing: return .syncing
+        case .ready: return .ready
+        case .closed: return .closed
+        }
+    }
+
+    /// The datapath id FEATURES_REPLY named (nil before it).
+    public var datapathID: UInt64? {
+        switch state {
+        case .idle, .awaitingHello, .awaitingFeatures: return nil
+        case let .syncing(dpid, _): return dpid
+        case let .ready(r): return r.datapathID
+        case let .closed(dpid): return dpid
+        }
+    }
+
+    /// When the first full flow set was barrier-confirmed (nil until then, and once closed).
+    public var confirmedAt: UInt64? { if case let .ready(r) = state { return r.confirmedAt }; return nil }
+
     /// `ovs-vsctl`-style datapath id, or "?" before FEATURES_REPLY.
     public var dpidText: String { datapathID.map(hex16) ?? "?" }
 
     /// Reloads whose barriers this session still owes.
-    public var pendingReloads: [Int] { pendingBarriers.values.compactMap(\.reload) }
+    public var pendingReloads: [Int] { if case let .ready(r) = state { return r.pendingBarriers.values.compactMap(\.reload) }; return [] }
 
     /// Whether a change or a sync is waiting for the switch.
-    public var isBusy: Bool { !pendingBarriers.isEmpty || sync != nil }
+    public var isBusy: Bool {
+        switch state {
+        case .awaitingHello, .awaitingFeatures, .syncing: return true
+        case let .ready(r): return r.isBusy
+        case .idle, .closed: return false
+        }
+    }
 
     /// The next xid; wraps from UInt32.max to 1 (0 is left to unsolicited messages).
     public internal(set) var upcomingXID: UInt32 {
@@ -106,7 +165,7 @@ public struct SwitchSession: Sendable {
 
     /// Feeds one input; returns what the runtime must do, in order.
     public mutating func handle(_ input: SessionInput, now: UInt64, context: PlanningContext) -> [SessionAction] {
-        guard state != .closed else { return [] }
+        if case .closed = state { return [] }
         var out: [SessionAction] = []
         switch input {
         case .connected: start(now: now, into: &out)
@@ -114,19 +173,19 @@ public struct SwitchSession: Sendable {
         case .tick: tick(now: now, context: context, into: &out)
         case let .planChanged(reload): reconcile(.planChanged, reload: reload, now: now, context: context, into: &out)
         case .reconcileDue:
-            if let why = reconcileScheduled {
-                reconcileScheduled = nil
-                if state == .ready { reconcile(why, reload: nil, now: now, context: context, into: &out) }
-            }
+            guard case var .ready(r) = state, let why = r.reconcileScheduled else { break }
+            r.reconcileScheduled = nil
+            state = .ready(r)
+            reconcile(why, reload: nil, now: now, context: context, into: &out)
         }
         return out
     }
 
     /// Marks the session closed (the connection went away for a reason the runtime saw).
-    public mutating func closed() { state = .closed }
+    public mutating func closed() { state = .closed(datapathID: datapathID) }
 
     private mutating func close(_ kind: CloseReason.Kind, _ detail: String, into out: inout [SessionAction]) {
-        state = .closed
+        closed()
         out.append(.close(CloseReason(kind, detail)))
     }
 
@@ -134,17 +193,20 @@ public struct SwitchSession: Sendable {
     /// flows in a restart, forwards again before anything else ends fail-open) and every request the
     /// first sync needs: one write and one round trip through the switch.
     private mutating func start(now: UInt64, into out: inout [SessionAction]) {
+        guard case .idle = state else { return }
         var messages: [OutgoingMessage] = outgoing([.hello(versions: [openFlow13Version]), .featuresRequest,
                                                     // Fragment handling "nx-match" (OVS's value 3): a first fragment shows its
                                                     // L4 ports; later fragments are matched by ip_frag=later.
-                                                    .setConfig(flags: 3, missSendLength: 128)])
+                                                    .setConfig(flags: ConfigFlags.fragmentsNXMatch, missSendLength: 128)])
         var bootstrap = FlowPlanner.normalFlow.addMod
         bootstrap.flags |= FlowModFlags.checkOverlap
         let b = OutgoingMessage(xid: xid(), message: .flowMod(bootstrap))
         bootstrapXID = b.xid
         messages.append(b)
         flowModsSent += 1
-        messages += syncRequests(includePorts: true, now: now)
+        let (requests, sync) = syncRequests(includePorts: true, now: now)
+        messages += requests
+        state = .awaitingHello(sync)
         out.append(.send(messages))
     }
 
@@ -162,9 +224,11 @@ public struct SwitchSession: Sendable {
             return
         }
         switch (state, message) {
-        case let (.awaitingHello, .hello(versions)):
+        case (.idle, _), (.closed, _):
+            break
+        case let (.awaitingHello(sync), .hello(versions)):
             out.append(.log(LogLine(.trace, "hello received", ["since_accept_ms": milliseconds(from: connectedAt, to: now)])))
-            negotiate(headerVersion: header.version, versions: versions, into: &out)
+            negotiate(headerVersion: header.version, versions: versions, sync: sync, into: &out)
         case (.awaitingHello, _):
             close(.unexpectedMessage, "expected HELLO, got message type \(header.type)", into: &out)
         case (_, .hello):
@@ -173,13 +237,13 @@ public struct SwitchSession: Sendable {
             out.append(.send([OutgoingMessage(xid: header.xid, message: .echoReply(data))]))
         case (_, .echoReply):
             break
-        case let (.awaitingFeatures, .featuresReply(f)):
-            featuresReceived(f, now: now, context: context, into: &out)
+        case let (.awaitingFeatures(sync), .featuresReply(f)):
+            featuresReceived(f, sync: sync, now: now, context: context, into: &out)
         case let (_, .error(type, code, _)):
             switchError(type: type, code: code, xid: header.xid, into: &out)
         case let (.awaitingFeatures, .multipartReply(reply, flags)), let (.syncing, .multipartReply(reply, flags)), let (.ready, .multipartReply(reply, flags)):
             multipart(reply, flags: flags, xid: header.xid, now: now, context: context, into: &out)
-        case (.ready, .barrierReply), (.syncing, .barrierReply):
+        case (.ready, .barrierReply):
             barrierReply(xid: header.xid, now: now, context: context, into: &out)
         case let (.ready, .portStatus(reason, port)), let (.syncing, .portStatus(reason, port)):
             portStatus(reason, port, into: &out)
@@ -191,43 +255,42 @@ public struct SwitchSession: Sendable {
     }
 
     private mutating func refuse(_ e: OpenFlowDecodeError, frame: [UInt8], into out: inout [SessionAction]) {
-        let code: UInt16
+        let code: BadRequestCode
         switch e {
-        case .badVersion: code = 0      // OFPBRC_BAD_VERSION
-        case .unknownType: code = 1     // OFPBRC_BAD_TYPE
-        default: code = 6               // OFPBRC_BAD_LEN
+        case .badVersion: code = .badVersion
+        case .unknownType: code = .badType
+        default: code = .badLength
         }
-        out.append(.send([OutgoingMessage(xid: 0, message: .error(type: OpenFlowErrorCode.badRequest, code: code, data: Array(frame.prefix(64))))]))
+        out.append(.send([OutgoingMessage(xid: 0, message: .error(type: ErrorType.badRequest.rawValue, code: code.rawValue, data: Array(frame.prefix(64))))]))
         close(.malformedMessage, "malformed message: \(e)", into: &out)
     }
 
-    private mutating func negotiate(headerVersion: UInt8, versions: Set<UInt8>, into out: inout [SessionAction]) {
+    private mutating func negotiate(headerVersion: UInt8, versions: Set<UInt8>, sync: Sync, into out: inout [SessionAction]) {
         let agreed = versions.isEmpty ? headerVersion >= openFlow13Version : versions.contains(openFlow13Version)
         guard agreed else {
             let offered = versions.isEmpty ? "version 0x\(String(headerVersion, radix: 16))" : "versions " + versions.sorted().map { "0x\(String($0, radix: 16))" }.joined(separator: ",")
             let text = Array("sipspan speaks OpenFlow 1.3 (0x04) only; peer offered \(offered)".utf8)
-            out.append(.send([OutgoingMessage(xid: 0, message: .error(type: OpenFlowErrorCode.helloFailed, code: OpenFlowErrorCode.helloFailedIncompatible, data: text))]))
+            out.append(.send([OutgoingMessage(xid: 0, message: .error(type: ErrorType.helloFailed.rawValue, code: HelloFailedCode.incompatible.rawValue, data: text))]))
             close(.versionMismatch, "version negotiation failed: peer offered \(offered); set protocols=OpenFlow13 on the bridge", into: &out)
             return
         }
-        state = .awaitingFeatures
+        state = .awaitingFeatures(sync)
     }
 
-    private mutating func featuresReceived(_ f: SwitchFeatures, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+    private mutating func featuresReceived(_ f: SwitchFeatures, sync: Sync, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         guard f.auxiliaryID == 0 else {
             close(.auxiliaryConnection, "auxiliary connections are not used", into: &out)
             return
         }
-        datapathID = f.datapathID
+        state = .syncing(datapathID: f.datapathID, sync)
         out.append(.log(LogLine(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
         out.append(.claimDatapath(f.datapathID))
-        state = .syncing
         completeSyncIfReady(now: now, context: context, into: &out)
     }
 
     /// The port list (if wanted) and every flow of the bridge: sipspan's to reconcile, the others to
     /// know which keys an operator holds.
-    private mutating func syncRequests(includePorts: Bool, now: UInt64) -> [OutgoingMessage] {
+    private mutating func syncRequests(includePorts: Bool, now: UInt64) -> ([OutgoingMessage], Sync) {
         var messages: [OutgoingMessage] = []
         var portsXID: UInt32? = nil
         if includePorts {
@@ -237,8 +300,26 @@ public struct SwitchSession: Sendable {
         }
         let f = OutgoingMessage(xid: xid(), message: .multipartRequest(.flow(table: 0xff, cookie: 0, cookieMask: 0, match: .any), flags: 0))
         messages.append(f)
-        sync = Sync(portsXID: portsXID, flowsXID: f.xid, sentAt: now, portsDone: !includePorts)
-        return messages
+        return (messages, Sync(portsXID: portsXID, flowsXID: f.xid, sentAt: now, portsDone: !includePorts))
+    }
+
+    /// The sync in flight, whichever state holds it.
+    private var sync: Sync? {
+        switch state {
+        case let .awaitingHello(s), let .awaitingFeatures(s), let .syncing(_, s): return s
+        case let .ready(r): return r.audit
+        case .idle, .closed: return nil
+        }
+    }
+
+    private mutating func updateSync(_ s: Sync) {
+        switch state {
+        case .awaitingHello: state = .awaitingHello(s)
+        case .awaitingFeatures: state = .awaitingFeatures(s)
+        case let .syncing(dpid, _): state = .syncing(datapathID: dpid, s)
+        case var .ready(r): r.audit = s; state = .ready(r)
+        case .idle, .closed: break
+        }
     }
 
     private mutating func multipart(_ reply: MultipartReply, flags: UInt16, xid: UInt32, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
@@ -265,26 +346,30 @@ public struct SwitchSession: Sendable {
         default:
             return
         }
-        sync = s
+        updateSync(s)
         completeSyncIfReady(now: now, context: context, into: &out)
     }
 
     private mutating func completeSyncIfReady(now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
-        guard let s = sync, s.portsDone, s.flowsDone else { return }
-        if state == .syncing {
-            sync = nil
+        switch state {
+        case let .syncing(dpid, s) where s.isComplete:
+            // The bridge is served from here on; its first reconcile registers the barrier it awaits.
+            state = .ready(Ready(datapathID: dpid, resyncRequested: s.repairAfter))
             out.append(.log(LogLine(.trace, "sync received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
             finishSync(s.flows, reason: .connect, now: now, context: context, into: &out)
-            guard state != .closed else { return }
-            state = .ready
+            guard case .ready = state else { return }
             out.append(.ready)
             out.append(.log(LogLine(.info, "bridge connected", [
                 "dpid": dpidText, "bridge": bridgeName, "ports": String(ports.count), "installed": String(installed.count),
             ])))
             confirmIfFirst(now: now, into: &out)
-        } else if state == .ready {
-            sync = nil
+        case var .ready(r):
+            guard let s = r.audit, s.isComplete else { return }
+            r.audit = nil
+            state = .ready(r)
             finishSync(s.flows, reason: .audit, now: now, context: context, into: &out)
+        default:
+            return
         }
     }
 
@@ -335,7 +420,7 @@ public struct SwitchSession: Sendable {
 
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
     private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
-        guard state == .ready || state == .syncing else { return }
+        guard case var .ready(r) = state else { return }
         let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs,
                                            knownMACs: context.inventory.macs(forPorts: ports.keys))
         plan = newPlan
@@ -357,13 +442,14 @@ public struct SwitchSession: Sendable {
         if conflicts != lastConflicts {
             for f in conflicts where !lastConflicts.contains(f) {
                 out.append(.log(LogLine(.warning, "a flow with another cookie holds the place of a sipspan flow; it is left alone",
-                                           ["dpid": dpidText, "bridge": bridgeName, "flow": f.description])))
+                                        ["dpid": dpidText, "bridge": bridgeName, "flow": f.description])))
             }
             lastConflicts = conflicts
         }
         let diff = FlowDiff(installed: Array(installed.values), desired: desired)
         if diff.isEmpty {
-            confirmIfFirst(now: now, into: &out)
+            // After the first sync the bridge is confirmed once it is announced as connected.
+            if reason != .connect { confirmIfFirst(now: now, into: &out) }
             return
         }
         if logFlowChanges {
@@ -377,19 +463,22 @@ public struct SwitchSession: Sendable {
         flowModsSent += messages.count - 1
         for f in diff.deletes { installed[f.key] = nil }
         for f in diff.adds { installed[f.key] = f }
-        pendingBarriers[barrier.xid] = PendingChange(reason: reason, added: diff.adds.count, removed: diff.deletes.count, reload: reload, started: now)
+        r.pendingBarriers[barrier.xid] = PendingChange(reason: reason, added: diff.adds.count, removed: diff.deletes.count, reload: reload, started: now)
+        state = .ready(r)
         out.append(.changeSent(added: diff.adds.count, removed: diff.deletes.count, reload: reload))
     }
 
     /// Records (once) the moment the bridge first holds its complete flow set: nothing is in flight.
     private mutating func confirmIfFirst(now: UInt64, into out: inout [SessionAction]) {
-        guard state == .ready, confirmedAt == nil, pendingBarriers.isEmpty else { return }
-        confirmedAt = now
+        guard case var .ready(r) = state, r.confirmedAt == nil, r.pendingBarriers.isEmpty else { return }
+        r.confirmedAt = now
+        state = .ready(r)
         out.append(.confirmed)
     }
 
     private mutating func barrierReply(xid: UInt32, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
-        guard let change = pendingBarriers.removeValue(forKey: xid) else { return }
+        guard case var .ready(r) = state, let change = r.pendingBarriers.removeValue(forKey: xid) else { return }
+        state = .ready(r)
         changesApplied += 1
         out.append(.applied(AppliedChange(reason: change.reason, added: change.added, removed: change.removed, reload: change.reload,
                                           started: change.started, confirmed: now)))
@@ -398,17 +487,21 @@ public struct SwitchSession: Sendable {
             "added": String(change.added), "removed": String(change.removed), "ms": milliseconds(from: change.started, to: now),
         ])))
         confirmIfFirst(now: now, into: &out)
-        if resyncRequested && pendingBarriers.isEmpty && sync == nil {
-            resyncRequested = false
+        if case var .ready(r) = state, r.resyncRequested, !r.isBusy {
+            r.resyncRequested = false
+            state = .ready(r)
             audit(now: now, into: &out)
         }
     }
 
     /// Re-reads the bridge's flows and repairs any drift once the replies are in.
     private mutating func audit(now: UInt64, into out: inout [SessionAction]) {
-        guard state == .ready, sync == nil else { return }
+        guard case var .ready(r) = state, r.audit == nil else { return }
         lastAudit = now
-        out.append(.send(syncRequests(includePorts: false, now: now)))
+        let (requests, sync) = syncRequests(includePorts: false, now: now)
+        r.audit = sync
+        state = .ready(r)
+        out.append(.send(requests))
     }
 
     private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, into out: inout [SessionAction]) {
@@ -419,9 +512,11 @@ public struct SwitchSession: Sendable {
             return
         }
         out.append(.switchError(type: type, code: code))
-        if state == .ready || state == .syncing {
-            // What we believe is installed may be wrong now: read it back after the current barrier.
-            resyncRequested = true
+        // What we believe is installed may be wrong now: read it back after the current barrier.
+        switch state {
+        case var .ready(r): r.resyncRequested = true; state = .ready(r)
+        case let .syncing(dpid, s): var s = s; s.repairAfter = true; state = .syncing(datapathID: dpid, s)
+        default: break
         }
     }
 
@@ -446,17 +541,20 @@ public struct SwitchSession: Sendable {
             macs.forget(port: port.name)
         }
         out.append(.log(LogLine(.trace, "port status", ["dpid": dpidText, "port": port.name, "ofport": String(port.portNumber), "reason": "\(reason)"])))
-        if state == .ready { scheduleReconcile(.portsChanged(first: port.name, more: false), into: &out) }
+        scheduleReconcile(.portsChanged(first: port.name, more: false), into: &out)
     }
 
     /// Reconciles once after every message already read has been handled: a burst of events (a node
     /// starting many VMs, a stream of learned MACs) costs one plan and one barrier, not one per event.
+    /// Only a served bridge reconciles; during the first sync the ports are simply adopted.
     private mutating func scheduleReconcile(_ reason: ReconcileReason, into out: inout [SessionAction]) {
-        if let pending = reconcileScheduled {
-            if case let .portsChanged(first, false) = pending { reconcileScheduled = .portsChanged(first: first, more: true) }
+        guard case var .ready(r) = state else { return }
+        if let pending = r.reconcileScheduled {
+            if case let .portsChanged(first, false) = pending { r.reconcileScheduled = .portsChanged(first: first, more: true); state = .ready(r) }
             return
         }
-        reconcileScheduled = reason
+        r.reconcileScheduled = reason
+        state = .ready(r)
         out.append(.scheduleReconcile)
     }
 
@@ -476,24 +574,27 @@ public struct SwitchSession: Sendable {
     /// Keepalive, every timeout, and the periodic audit.
     private mutating func tick(now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         let c = configuration
+        let pendingSince: UInt64?
         switch state {
         case .awaitingHello, .awaitingFeatures:
             if seconds(from: connectedAt, to: now) > c.handshakeTimeout {
-                let waiting = state == .awaitingHello ? "HELLO" : "FEATURES_REPLY"
+                let waiting = phase == .awaitingHello ? "HELLO" : "FEATURES_REPLY"
                 close(.handshakeTimeout, "handshake not completed within \(Int(c.handshakeTimeout)) s (no \(waiting))", into: &out)
             }
             return
-        case .closed:
+        case .idle, .closed:
             return
-        case .syncing, .ready:
-            break
+        case .syncing:
+            pendingSince = nil
+        case let .ready(r):
+            pendingSince = r.pendingBarriers.values.map(\.started).min()
         }
         if let s = sync, seconds(from: s.sentAt, to: now) > c.syncTimeout {
             let missing = [s.portsDone ? nil : "port list", s.flowsDone ? nil : "flow stats"].compactMap { $0 }.joined(separator: " and ")
             close(.syncTimeout, "sync not answered within \(Int(c.syncTimeout)) s (no complete \(missing))", into: &out)
             return
         }
-        if let oldest = pendingBarriers.values.map(\.started).min(), seconds(from: oldest, to: now) > c.barrierTimeout {
+        if let oldest = pendingSince, seconds(from: oldest, to: now) > c.barrierTimeout {
             close(.barrierTimeout, "barrier not answered within \(Int(c.barrierTimeout)) s", into: &out)
             return
         }
@@ -506,7 +607,7 @@ public struct SwitchSession: Sendable {
             echoSentAt = now
             out.append(.send(outgoing([.echoRequest([])])))
         }
-        if c.auditInterval > 0, state == .ready, !isBusy, seconds(from: lastAudit, to: now) > c.auditInterval {
+        if c.auditInterval > 0, case .ready = state, !isBusy, seconds(from: lastAudit, to: now) > c.auditInterval {
             audit(now: now, into: &out)
         }
     }

@@ -91,7 +91,7 @@ final class SwitchSessionTests: XCTestCase {
         // OVS leaves fail-open on the first flow_mod, barrier or stats request: the NORMAL flow is first of those.
         XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "port_desc", "all_flows"])
         XCTAssertEqual(Set(messages.map(\.xid)).count, messages.count, "xids are distinct")
-        XCTAssertEqual(h.session.state, .awaitingHello)
+        XCTAssertEqual(h.session.phase, .awaitingHello)
     }
 
     func testHandshakeSyncReconcileAndConfirmation() {
@@ -99,7 +99,7 @@ final class SwitchSessionTests: XCTestCase {
         let actions = h.handshake()
         XCTAssertTrue(actions.contains(.claimDatapath(0x71)))
         XCTAssertTrue(actions.contains(.ready))
-        XCTAssertEqual(h.session.state, .ready)
+        XCTAssertEqual(h.session.phase, .ready)
         XCTAssertEqual(h.session.bridgeName, "vmbr0")
         let mods = flowMods(actions).filter { $0.flags & FlowModFlags.checkOverlap == 0 }
         XCTAssertFalse(mods.isEmpty)
@@ -150,7 +150,7 @@ final class SwitchSessionTests: XCTestCase {
         let a = noHello.feed(.tick)
         XCTAssertEqual(closeKinds(a), [.handshakeTimeout])
         XCTAssertTrue("\(a)".contains("no HELLO"))
-        XCTAssertEqual(noHello.session.state, .closed)
+        XCTAssertEqual(noHello.session.phase, .closed)
         XCTAssertEqual(noHello.feed(.tick), [], "a closed session does nothing")
 
         var noFeatures = Harness(configuration: c)
