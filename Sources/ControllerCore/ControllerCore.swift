@@ -82,9 +82,9 @@ public struct ControllerCore: Sendable {
 
     /// Feeds one input to a connection's session and turns what it returns into actions.
     public mutating func handle(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
-        guard var c = connections[id] else { return [] }
-        let actions = c.session.handle(input, now: now, context: planningContext)
-        connections[id] = c
+        let context = planningContext
+        // In place: a copy of the session would copy its port and flow tables on every message.
+        guard let actions = connections[id]?.session.handle(input, now: now, context: context) else { return [] }
         return translate(actions, of: id, now: now)
     }
 
@@ -290,9 +290,8 @@ public struct ControllerCore: Sendable {
         nextReload += 1
         var reload = PolicyReload(kind: kind, reason: reason, detectedAt: detectedAt)
         for id in byDatapath.values.sorted() {
-            guard var c = connections[id] else { continue }
-            let actions = c.session.handle(.planChanged(reload: reloadID), now: now, context: planningContext)
-            connections[id] = c
+            let context = planningContext
+            guard let actions = connections[id]?.session.handle(.planChanged(reload: reloadID), now: now, context: context) else { continue }
             var sent = (added: 0, removed: 0)
             for case let .changeSent(added, removed, _) in actions { sent.added += added; sent.removed += removed }
             out += translate(actions, of: id, now: now)
