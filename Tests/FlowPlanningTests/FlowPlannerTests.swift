@@ -112,6 +112,23 @@ final class FlowPlannerTests: XCTestCase {
         XCTAssertTrue(pair.allSatisfy { $0.instructions.contains(.writeMetadata(value: deliveryID([3, 5]), mask: .max)) })
     }
 
+    /// Every flow of a rich plan (two sessions, pair flows, learning, fragments, a TCP range) belongs to
+    /// one declared concern of the pipeline, and every concern is used.
+    func testEveryFlowFitsTheDeclaredPipeline() {
+        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5, "bond0": 4]
+        let policy = PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil), .vm(103, nic: nil)]),
+                                        traffic: [.sipUDP, TrafficClass(.tcp, 5060, 5081)]),
+                                session("b", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(103, nic: nil)]))])
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let plan = planner.plan(policy: policy, ports: ports, macs: macs)
+        let misfits = plan.flows.filter { Pipeline.concern(of: $0) == nil }
+        XCTAssertEqual(misfits.map { $0.description }, [String]())
+        XCTAssertEqual(Set(plan.flows.compactMap { Pipeline.concern(of: $0)?.name }), Set(Pipeline.concerns.map(\.name)))
+        // A flow outside the layout is caught: the checker can fail.
+        XCTAssertNil(Pipeline.concern(of: Flow(table: 1, priority: FlowPriority.copyFromGuest, match: .any, instructions: [], cookie: FlowCookie.cookie(.copy))))
+    }
+
     func testDeterministicWhateverTheInputOrder() {
         let policy = PolicySet([session("b", monitors: [.vm(900, nic: 1)], watch: .all), session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]))])
         var a = GuestMACTable(); a.learn(mac101, on: "tap101i0")
