@@ -52,6 +52,6 @@ let package = Package(
         .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy", "TestSupport"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ControllerCoreTests", dependencies: ["ControllerCore", "SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy", "ProxmoxInventory"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport", "Controller", "ControllerCore"]),
     ]
 )

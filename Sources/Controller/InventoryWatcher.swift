@@ -4,13 +4,14 @@ import Policy
 import ProxmoxInventory
 
 /// Re-reads the Proxmox inventory files (`/etc/pve`) every `pollInterval` seconds and hands every
-/// changed reading to `onChange`. pmxcfs delivers no inotify events for edits made on other nodes,
+/// check to `onCheck`: the files when they changed, nil when they did not. pmxcfs delivers no inotify events for edits made on other nodes,
 /// so the files' contents are compared. It keeps no inventory of its own: the controller parses the
 /// files and owns the view in force.
 public final class InventoryWatcher: @unchecked Sendable {
-    /// One reading of the tree that differs from the previous one.
+    /// One check of the tree.
     public struct Reading: Sendable {
-        public let files: [String: [UInt8]]
+        /// The files, when they differ from the previous check; nil when nothing changed.
+        public let files: [String: [UInt8]]?
         public let readProblems: [Diagnostic]
         public let changedFiles: [String]
         public let detectedAt: UInt64
@@ -46,7 +47,9 @@ public final class InventoryWatcher: @unchecked Sendable {
     private func check() {
         let detectedAt = monotonicNow()
         let (files, readProblems) = InventoryReader.read(root: root)
-        guard files != lastFiles || Set(readProblems) != lastReadProblems else { return }
+        guard files != lastFiles || Set(readProblems) != lastReadProblems else {
+            return onChange(Reading(files: nil, readProblems: [], changedFiles: [], detectedAt: detectedAt))
+        }
         let changed = Set(files.keys).union(lastFiles.keys).filter { files[$0] != lastFiles[$0] }.sorted()
         lastFiles = files
         lastReadProblems = Set(readProblems)

@@ -72,7 +72,9 @@ public final class SipspanController: @unchecked Sendable {
             t.setEventHandler { [unowned self] in self.run(self.core.tick(now: monotonicNow())) }
             t.resume()
             timer = t
-            return listeners.map(\.address)
+            let bound = zip(addresses, listeners).map { $0.isTLS ? "ssl:" + $1.address : $1.address }
+            core.listening(on: bound)
+            return bound
         }
     }
 
@@ -140,16 +142,19 @@ public final class SipspanController: @unchecked Sendable {
     }
 
     /// An edit made the policy invalid: logged; nothing changes.
-    public func reject(policy errors: PolicyErrors, changedFiles: [String], trigger: String) {
-        queue.async { [self] in run(core.reject(policy: errors, changedFiles: changedFiles, trigger: trigger)) }
+    public func reject(policy errors: PolicyErrors, changedFiles: [String], trigger: String, pmxcfsUnmounted: Bool) {
+        queue.async { [self] in run(core.reject(policy: errors, changedFiles: changedFiles, trigger: trigger, pmxcfsUnmounted: pmxcfsUnmounted)) }
     }
 
     /// The inventory files changed: the core parses them and puts a changed view in force.
-    public func apply(inventoryFiles files: [String: [UInt8]], readProblems: [Diagnostic], changedFiles: [String], root: String, detectedAt: UInt64) {
+    public func apply(inventoryFiles files: [String: [UInt8]]?, readProblems: [Diagnostic], changedFiles: [String], root: String, detectedAt: UInt64) {
         queue.async { [self] in
             run(core.apply(inventoryFiles: files, readProblems: readProblems, changedFiles: changedFiles, root: root, detectedAt: detectedAt, now: monotonicNow()))
         }
     }
+
+    /// Records a status endpoint being served (shown in `status`).
+    public func serving(statusEndpoint address: String) { queue.async { [self] in core.serving(statusEndpoint: address) } }
 
     /// Logs the warnings about the policy in force against the cluster (at start).
     public func logWarnings() { queue.async { [self] in run(core.logWarnings()) } }

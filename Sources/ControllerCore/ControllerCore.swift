@@ -24,6 +24,12 @@ public struct ControllerCore: Sendable {
     /// Emit a debug line per flow added or removed (sessions created from now on).
     public var logFlowChanges = false
 
+    /// What every counter action added up to since start (also in `status`).
+    public private(set) var totals: [ControllerCounter: Int] = [:]
+    /// Where the runtime listens for switches, and its status endpoints (bound addresses).
+    public private(set) var listening: [String] = []
+    public private(set) var statusEndpoints: [String] = []
+
     private var connections: [ConnectionID: BridgeConnectionState] = [:]
     private var byDatapath: [UInt64: ConnectionID] = [:]
     private var nextConnection = 1
@@ -33,11 +39,23 @@ public struct ControllerCore: Sendable {
     /// Problems of the inventory files as last logged (each is logged once).
     private var inventoryProblems: Set<Diagnostic>
     private let startedAt: UInt64
+    /// Where the inventory is read from (`--pve`), nil without one.
+    private let pveRoot: String?
+    /// Whether pmxcfs was mounted at the last check, and since when.
+    private var pmxcfs: PmxcfsState
+    private var pmxcfsSince: UInt64
+    /// When the inventory was last read from a mounted pmxcfs.
+    private var inventoryReadAt: UInt64?
 
     public static let stoppingReason = CloseReason(.stopping, "sipspan is stopping")
 
+    /// `pveRoot` and `pveFiles`: where the inventory was read at start and the files found there.
     public init(policy: PolicySet, inventory: Inventory = .empty, inventoryProblems: Set<Diagnostic> = [],
-                options: ControllerOptions = ControllerOptions(), now: UInt64) {
+                pveRoot: String? = nil, pveFiles: [String: [UInt8]] = [:], options: ControllerOptions = ControllerOptions(), now: UInt64) {
+        self.pveRoot = pveRoot
+        pmxcfs = pveRoot.map { PmxcfsState.of(files: pveFiles, root: $0) } ?? .mounted
+        pmxcfsSince = now
+        inventoryReadAt = pveRoot != nil && pmxcfs.isMounted ? now : nil
         writtenPolicy = policy
         self.inventory = inventory
         self.policy = policy.resolved(with: inventory.groups)
@@ -65,7 +83,7 @@ public struct ControllerCore: Sendable {
         guard connections.count < options.maximumConnections else {
             let log = limitedLog(.warning, "connection refused: too many connections", key: .tooManyConnections, now: now,
                                  ["peer": peer.description, "limit": String(options.maximumConnections)])
-            return (nil, log)
+            return (nil, tallied(log))
         }
         let id = ConnectionID(nextConnection)
         nextConnection += 1
@@ -82,6 +100,10 @@ public struct ControllerCore: Sendable {
 
     /// Feeds one input to a connection's session and turns what it returns into actions.
     public mutating func handle(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
+        tallied(feed(id, input, now: now))
+    }
+
+    private mutating func feed(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
         let context = planningContext
         // In place: a copy of the session would copy its port and flow tables on every message.
         guard let actions = connections[id]?.session.handle(input, now: now, context: context) else { return [] }
@@ -90,12 +112,16 @@ public struct ControllerCore: Sendable {
 
     /// About once a second: every session's keepalive, timeouts and audits.
     public mutating func tick(now: UInt64) -> [ControllerAction] {
-        connections.keys.sorted().flatMap { handle($0, .tick, now: now) }
+        tallied(connections.keys.sorted().flatMap { feed($0, .tick, now: now) })
     }
 
     /// A connection closed (for any reason, `reason` says which): forget it, give up its datapath,
     /// and complete the reloads that waited for its barrier without it.
     public mutating func closed(_ id: ConnectionID, reason: CloseReason, now: UInt64) -> [ControllerAction] {
+        tallied(forget(id, reason: reason, now: now))
+    }
+
+    private mutating func forget(_ id: ConnectionID, reason: CloseReason, now: UInt64) -> [ControllerAction] {
         guard var c = connections.removeValue(forKey: id) else { return [] }
         let owed = Set(c.session.pendingReloads)
         c.session.closed()
@@ -246,29 +272,61 @@ public struct ControllerCore: Sendable {
         out.append(.log(LogLine(.info, "policy reloaded", [
             "files": changedFiles.joined(separator: ","), "sessions": String(newPolicy.sessions.count), "trigger": trigger,
         ])))
-        return out + replan(.policy, reason: "policy edit (\(changedFiles.joined(separator: ", ")))", detectedAt: detectedAt, now: now)
+        return tallied(out + replan(.policy, reason: "policy edit (\(changedFiles.joined(separator: ", ")))", detectedAt: detectedAt, now: now))
     }
 
     /// An edit made the policy invalid: nothing changes; the errors are logged in `check`'s format.
-    public mutating func reject(policy errors: PolicyErrors, changedFiles: [String], trigger: String) -> [ControllerAction] {
+    /// `pmxcfsUnmounted`: the policy lives on pmxcfs, which is not mounted now (its files are
+    /// unknown for a while, not gone): said so instead of calling it an invalid policy.
+    public mutating func reject(policy errors: PolicyErrors, changedFiles: [String], trigger: String, pmxcfsUnmounted: Bool = false) -> [ControllerAction] {
         var out: [ControllerAction] = [.count(.reloadsRejected, by: 1)]
+        if pmxcfsUnmounted {
+            out.append(.log(LogLine(.warning, "policy files unreadable while pmxcfs is not mounted; the last valid policy stays in force", [
+                "files": changedFiles.joined(separator: ","), "trigger": trigger,
+            ])))
+            return tallied(out)
+        }
         out.append(.log(LogLine(.error, "policy rejected; the last valid policy stays in force", [
             "files": changedFiles.joined(separator: ","), "trigger": trigger,
         ])))
         for d in errors.diagnostics {
             for line in [d] + d.notes { out.append(.log(LogLine(.error, "\(line.location): \(line.severity.rawValue): \(line.message)"))) }
         }
-        return out
+        return tallied(out)
     }
 
-    /// The inventory files as read now (`changedFiles` differ from the last read): parse them (the
-    /// last good view of a guest whose config cannot be parsed stays), log each new problem once,
-    /// and put a changed view in force.
-    public mutating func apply(inventoryFiles files: [String: [UInt8]], readProblems: [Diagnostic], changedFiles: [String], root: String,
+    /// One check of the inventory files: `files` as read now when they differ from the last check
+    /// (`changedFiles`), nil when nothing changed. A reading of an unmounted pmxcfs changes nothing:
+    /// the last good inventory (and with it every guest MAC, tag and pool) stays in force, logged
+    /// once, shown in `status`. Otherwise the files are parsed (the last good view of a guest whose
+    /// config cannot be parsed stays), each new problem is logged once, and a changed view is put in force.
+    public mutating func apply(inventoryFiles files: [String: [UInt8]]?, readProblems: [Diagnostic], changedFiles: [String], root: String,
                                detectedAt: UInt64, now: UInt64) -> [ControllerAction] {
+        guard let files else {
+            if pmxcfs.isMounted { inventoryReadAt = now }
+            return []
+        }
+        var out: [ControllerAction] = []
+        let state = PmxcfsState.of(files: files, root: root)
+        switch (pmxcfs, state) {
+        case let (.mounted, .unavailable(reason)):
+            pmxcfs = state; pmxcfsSince = now
+            return [.log(LogLine(.warning, "pmxcfs unavailable; the last inventory and policy stay in force", [
+                "reason": reason, "guests": String(inventory.guests.count),
+            ]))]
+        case (.unavailable, .unavailable):
+            pmxcfs = state
+            return []
+        case (.unavailable, .mounted):
+            out.append(.log(LogLine(.info, "pmxcfs available again", ["pve": root, "unavailable_s": String(format1(seconds(from: pmxcfsSince, to: now)))])))
+            pmxcfs = .mounted; pmxcfsSince = now
+        case (.mounted, .mounted):
+            break
+        }
+        inventoryReadAt = now
         let r = InventoryLoader.load(files: files, root: root, previous: inventory)
         let problems = Set(readProblems + r.diagnostics)
-        var out: [ControllerAction] = problems.subtracting(inventoryProblems).sorted().map {
+        out += problems.subtracting(inventoryProblems).sorted().map {
             .log(LogLine(.warning, $0.description, ["note": "the last good view of that guest stays in force"]))
         }
         inventoryProblems = problems
@@ -278,7 +336,7 @@ public struct ControllerCore: Sendable {
             "files": changedFiles.prefix(5).joined(separator: ",") + (changedFiles.count > 5 ? ",…" : ""),
             "guests": String(r.inventory.guests.count),
         ])))
-        return out + replan(.inventory, reason: "inventory change", detectedAt: detectedAt, now: now)
+        return tallied(out + replan(.inventory, reason: "inventory change", detectedAt: detectedAt, now: now))
     }
 
     /// Re-resolves the policy and feeds every served bridge a plan change; one reload tracks the
@@ -313,8 +371,26 @@ public struct ControllerCore: Sendable {
         ]))]
     }
 
-    /// Logs the warnings about the policy in force (at start).
-    public mutating func logWarnings() -> [ControllerAction] { updateWarnings() }
+    /// Records where the runtime listens (bound addresses, for `status`).
+    public mutating func listening(on addresses: [String]) { listening = addresses }
+
+    /// Records a status endpoint the runtime serves (its bound address).
+    public mutating func serving(statusEndpoint address: String) { statusEndpoints.append(address) }
+
+    /// Adds the counter actions to `totals` and passes the actions on.
+    private mutating func tallied(_ actions: [ControllerAction]) -> [ControllerAction] {
+        for case let .count(counter, n) in actions { totals[counter, default: 0] += n }
+        return actions
+    }
+
+    /// Logs the warnings about the policy in force (at start), and that pmxcfs is not mounted if so.
+    public mutating func logWarnings() -> [ControllerAction] {
+        var out: [ControllerAction] = []
+        if pveRoot != nil, case let .unavailable(reason) = pmxcfs {
+            out.append(.log(LogLine(.warning, "pmxcfs unavailable at start; no inventory until it is mounted", ["reason": reason])))
+        }
+        return out + updateWarnings()
+    }
 
     /// Recomputes the operator's warnings (policy against the cluster) and logs each new one once.
     private mutating func updateWarnings() -> [ControllerAction] {
@@ -362,7 +438,7 @@ public struct ControllerCore: Sendable {
             let s = c.session
             var copied: [String: Int] = [:]
             for (port, count) in s.copiedFrames { copied[ProxmoxPortName(port).map { inventory.label($0.vm) } ?? port, default: 0] += count }
-            return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: c), peer: c.peer.description, state: s.phase,
+            return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: c), peer: c.peer.description, state: s.phase, confirmed: s.confirmedAt != nil,
                                 connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                 watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
@@ -370,7 +446,16 @@ public struct ControllerCore: Sendable {
                                 notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
-                                warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count)
+                                warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,
+                                listening: listening, statusEndpoints: statusEndpoints, pmxcfs: pmxcfsStatus(now: now),
+                                totals: ControllerTotals(ControllerCounter.allCases.map { ($0, totals[$0] ?? 0) }))
+    }
+
+    private func pmxcfsStatus(now: UInt64) -> PmxcfsStatus {
+        guard let root = pveRoot else { return PmxcfsStatus(state: .none, reason: nil, root: nil, sinceSeconds: nil, inventoryAgeSeconds: nil) }
+        let reason: String? = if case let .unavailable(r) = pmxcfs { r } else { nil }
+        return PmxcfsStatus(state: pmxcfs.isMounted ? .mounted : .unavailable, reason: reason, root: root,
+                            sinceSeconds: seconds(from: pmxcfsSince, to: now), inventoryAgeSeconds: inventoryReadAt.map { seconds(from: $0, to: now) })
     }
 
     /// What applying `set` would change on each served bridge; nothing is applied.
@@ -408,4 +493,10 @@ struct BridgeConnectionState: Sendable {
     /// The verified TLS certificate's common name, once the handshake is done (nil for TCP and unix).
     var certificateName: String?
     var session: SwitchSession
+}
+
+/// One decimal: `3.2`.
+func format1(_ v: Double) -> String {
+    let tenths = Int((v * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }

@@ -8,6 +8,8 @@ public struct BridgeStatus: Codable, Sendable {
     public let node: String?
     public let peer: String
     public let state: SessionPhase
+    /// Whether the bridge has held its complete flow set (barrier-confirmed) on this connection.
+    public let confirmed: Bool
     public let connectedSeconds: Double
     public let ports: Int
     public let flows: Int
@@ -34,6 +36,39 @@ public struct ControllerStatus: Codable, Sendable {
     public let warnings: [String]
     /// Guests in the Proxmox inventory (0 without one).
     public let inventoryGuests: Int
+    /// Where sipspan listens for switches (bound addresses, `ssl:` marked).
+    public let listening: [String]
+    /// The status endpoints it serves (bound addresses).
+    public let statusEndpoints: [String]
+    /// Whether the inventory's source (pmxcfs) is mounted, and how old the inventory in force is.
+    public let pmxcfs: PmxcfsStatus
+    /// Counts since start: connects, disconnects, flow_mods, confirmed changes, reloads, refusals, …
+    public let totals: ControllerTotals
+}
+
+/// The controller's counters since start, by name (as in `/metrics`, without the prefix).
+public struct ControllerTotals: Codable, Sendable, Equatable {
+    public var connects = 0, disconnects = 0, flowModsSent = 0, changesApplied = 0, switchErrors = 0, badPeers = 0
+    public var claimsRefused = 0, macsLearned = 0, reloadsApplied = 0, reloadsRejected = 0
+
+    public init() {}
+
+    init(_ values: [(ControllerCounter, Int)]) {
+        for (c, n) in values {
+            switch c {
+            case .connects: connects = n
+            case .disconnects: disconnects = n
+            case .flowModsSent: flowModsSent = n
+            case .changesApplied: changesApplied = n
+            case .switchErrors: switchErrors = n
+            case .badPeers: badPeers = n
+            case .claimsRefused: claimsRefused = n
+            case .macsLearned: macsLearned = n
+            case .reloadsApplied: reloadsApplied = n
+            case .reloadsRejected: reloadsRejected = n
+            }
+        }
+    }
 }
 
 /// How a bridge is named in logs, status and metrics.
@@ -42,4 +77,24 @@ public enum BridgeName {
     public static func display(node: String?, bridge: String) -> String {
         node.map { "\($0)/\(bridge)" } ?? bridge
     }
+}
+
+/// The inventory's source as `sipspan status` shows it.
+public struct PmxcfsStatus: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        /// Read from a mounted pmxcfs.
+        case mounted
+        /// pmxcfs is not mounted (pve-cluster stopped or restarting): the last inventory stays in force.
+        case unavailable
+        /// No inventory (`--pve none`).
+        case none
+    }
+    public let state: State
+    public let reason: String?
+    /// The `--pve` directory.
+    public let root: String?
+    /// How long pmxcfs has been in this state.
+    public let sinceSeconds: Double?
+    /// Seconds since the inventory in force was last read from a mounted pmxcfs.
+    public let inventoryAgeSeconds: Double?
 }

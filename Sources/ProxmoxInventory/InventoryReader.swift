@@ -6,6 +6,12 @@ public enum InventoryReader {
     /// At most this many guest configs are read (a cluster holds far fewer).
     public static let maximumConfigs = 100_000
 
+    /// Whether pmxcfs is mounted at `root` right now: two `stat` calls, no read.
+    public static func isMounted(root: String) -> Bool {
+        let fm = FileManager.default
+        return fm.fileExists(atPath: root + "/.members") && fm.fileExists(atPath: root + "/.vmlist")
+    }
+
     /// Relative path → bytes for `.vmlist`, `.members`, `user.cfg` and every `nodes/*/{qemu-server,lxc}/*.conf`;
     /// files that cannot be read are reported as diagnostics and left out.
     public static func read(root: String) -> (files: [String: [UInt8]], diagnostics: [Diagnostic]) {

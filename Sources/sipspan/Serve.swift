@@ -127,7 +127,11 @@ struct Serve: ParsableCommand {
         options.session.syncTimeout = replyTimeout
         options.session.barrierTimeout = replyTimeout
         let core = ControllerCore(policy: initial, inventory: inventory?.inventory ?? .empty, inventoryProblems: inventory?.problems ?? [],
-                                  options: options, now: monotonicNow())
+                                  pveRoot: pveRoot, pveFiles: inventory?.files ?? [:], options: options, now: monotonicNow())
+        // Policies kept on pmxcfs (/etc/pve/sipspan, as the guide says) are unknown while it is not mounted.
+        let policyOnPmxcfs: String? = pveRoot.flatMap { root in
+            policy.contains { ($0 as NSString).standardizingPath.hasPrefix((root as NSString).standardizingPath + "/") } ? root : nil
+        }
         let controller = SipspanController(core: core, logger: logger)
         do {
             let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
@@ -142,7 +146,8 @@ struct Serve: ParsableCommand {
             case let .success(set):
                 controller.apply(policy: set, changedFiles: reading.changedFiles, trigger: reading.trigger, detectedAt: reading.detectedAt)
             case let .failure(errors):
-                controller.reject(policy: errors, changedFiles: reading.changedFiles, trigger: reading.trigger)
+                let unmounted = policyOnPmxcfs.map { !InventoryReader.isMounted(root: $0) } ?? false
+                controller.reject(policy: errors, changedFiles: reading.changedFiles, trigger: reading.trigger, pmxcfsUnmounted: unmounted)
             }
         }
         watcher.start()
@@ -161,6 +166,7 @@ struct Serve: ParsableCommand {
             do {
                 let bound = try server.start(address)
                 logger.info("status endpoint", metadata: ["address": .string(bound)])
+                controller.serving(statusEndpoint: bound)
                 Daemon.keep(server)
             } catch {
                 logger.warning("status endpoint unavailable", metadata: ["address": .string(address), "error": .string("\(error)")])

@@ -400,3 +400,75 @@ final class PreviewTests: XCTestCase {
         XCTAssertEqual(p.bridges.count, 0)
     }
 }
+
+final class PmxcfsTests: XCTestCase {
+    static let byTag = InventoryAndWarningTests.byTag
+
+    func mounted(tag102: Bool = true) -> [String: [UInt8]] { InventoryAndWarningTests.files(tag102: tag102) }
+
+    /// While pve-cluster restarts, /etc/pve is the bare mount point: no files at all.
+    func testAnUnmountedPmxcfsIsUnknownNotEmpty() throws {
+        var h = CoreHarness(policy: Self.byTag, inventory: InventoryAndWarningTests.inventory(tag102: true))
+        h.core = ControllerCore(policy: Self.byTag, inventory: InventoryAndWarningTests.inventory(tag102: true), pveRoot: "/etc/pve",
+                                pveFiles: mounted(), now: h.now)
+        let b = try XCTUnwrap(h.bridge(dpid: 1))
+        let flowsBefore = h.core.session(b)?.installed
+        XCTAssertEqual(h.core.status(now: h.now).pmxcfs.state, .mounted)
+        h.advance(1)
+        let gone = h.run(h.core.apply(inventoryFiles: [:], readProblems: [], changedFiles: [".members", ".vmlist"], root: "/etc/pve",
+                                      detectedAt: h.now, now: h.now))
+        XCTAssertEqual(logLines(gone).map(\.message), ["pmxcfs unavailable; the last inventory and policy stay in force"])
+        XCTAssertEqual(flowModCount(gone, to: b), 0, "no flow changes")
+        XCTAssertEqual(h.core.session(b)?.installed, flowsBefore)
+        XCTAssertEqual(h.core.inventory.guests.count, 3, "the last good inventory stays")
+        XCTAssertEqual(h.core.status(now: h.now).bridges.first?.watchedGuests, ["102 (sip-proxy-2)"])
+        XCTAssertTrue(h.core.session(b)?.plan?.learningPorts.isEmpty ?? false, "nothing is learned from frames meanwhile")
+        // Still gone a few checks later: nothing more is said or done; the inventory ages.
+        for _ in 0..<3 {
+            h.advance(1)
+            XCTAssertEqual(h.run(h.core.apply(inventoryFiles: nil, readProblems: [], changedFiles: [], root: "/etc/pve", detectedAt: h.now, now: h.now)), [])
+        }
+        let status = h.core.status(now: h.now).pmxcfs
+        XCTAssertEqual(status.state, .unavailable)
+        XCTAssertEqual(status.sinceSeconds, 3)
+        XCTAssertEqual(status.inventoryAgeSeconds, 4)
+        XCTAssertTrue(status.reason?.contains("/etc/pve/.members and /etc/pve/.vmlist cannot be read") ?? false, "\(status)")
+        // Back with the same content: one line, nothing else changes.
+        h.advance(1)
+        let back = h.run(h.core.apply(inventoryFiles: mounted(), readProblems: [], changedFiles: [".members", ".vmlist"], root: "/etc/pve",
+                                      detectedAt: h.now, now: h.now))
+        XCTAssertEqual(logLines(back).map(\.message), ["pmxcfs available again"])
+        XCTAssertEqual(logLines(back).first?.fields["unavailable_s"], "4.0")
+        XCTAssertEqual(flowModCount(back, to: b), 0)
+        XCTAssertEqual(h.core.status(now: h.now).pmxcfs.inventoryAgeSeconds, 0)
+        // A real change after it is applied as usual.
+        let untag = h.run(h.core.apply(inventoryFiles: mounted(tag102: false), readProblems: [], changedFiles: ["nodes/pve1/qemu-server/102.conf"],
+                                       root: "/etc/pve", detectedAt: h.now, now: h.now))
+        XCTAssertGreaterThan(flowModCount(untag, to: b), 0, "a tag really removed stops the copies")
+    }
+
+    func testPmxcfsMissingAtStartIsReportedAndTheInventoryComesWhenItIsMounted() throws {
+        var h = CoreHarness(policy: Self.byTag)
+        h.core = ControllerCore(policy: Self.byTag, pveRoot: "/etc/pve", pveFiles: [:], now: h.now)
+        XCTAssertEqual(logLines(h.run(h.core.logWarnings())).map(\.message), ["pmxcfs unavailable at start; no inventory until it is mounted"])
+        XCTAssertNil(h.core.status(now: h.now).pmxcfs.inventoryAgeSeconds)
+        let b = try XCTUnwrap(h.bridge(dpid: 1))
+        let a = h.run(h.core.apply(inventoryFiles: mounted(), readProblems: [], changedFiles: [".members"], root: "/etc/pve", detectedAt: h.now, now: h.now))
+        XCTAssertEqual(lines(a, "pmxcfs available again").count, 1)
+        XCTAssertEqual(lines(a, "inventory changed").count, 1)
+        XCTAssertGreaterThan(flowModCount(a, to: b), 0)
+    }
+
+    func testWithoutAnInventoryThereIsNoPmxcfsState() {
+        let h = CoreHarness()
+        XCTAssertEqual(h.core.status(now: h.now).pmxcfs.state, .none)
+    }
+
+    func testPolicyFilesGoneWithPmxcfsAreUnknownNotInvalid() {
+        var h = CoreHarness()
+        let errors = PolicyErrors([Diagnostic(.error, SourceLocation(file: "/etc/pve/sipspan", line: 1, column: 1), "no such file or directory")])
+        let a = h.run(h.core.reject(policy: errors, changedFiles: ["/etc/pve/sipspan/p.yaml"], trigger: "inotify", pmxcfsUnmounted: true))
+        XCTAssertEqual(logLines(a).map(\.message), ["policy files unreadable while pmxcfs is not mounted; the last valid policy stays in force"])
+        XCTAssertEqual(logLines(a).first?.level, .warning)
+    }
+}

@@ -46,7 +46,7 @@ final class HardeningTests: XCTestCase {
         peers.removeAll()
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 104}]\n")
         try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"], timeout: 5)
-        XCTAssertTrue(s.lines(containing: "bridge disconnected").isEmpty)
+        XCTAssertEqual(s.totals.disconnects, 0)
     }
 
     /// Item 5: an unreadable policy file is "cannot read FILE: reason"; the last valid policy stays.
@@ -103,8 +103,10 @@ final class HardeningTests: XCTestCase {
         let perRun = injectors * calls * framesPerCall
         var lost: [Int] = []
         for run in 1...runs {
-            s.kill9()
+            // Counted before the kill: OVS fails open at once when the last admitted message is more
+            // than 3 probe intervals old (its failure duration counts from that message, not from the disconnect).
             let failOpens = failOpenCount()
+            s.kill9()
             try waitUntil(timeout: 40, "vmbr0 fails open (run \(run))") { self.failOpenCount() > failOpens }
             let before = readPcap(lab.ovs.pcap("bond0")).count
             let stream = try (0..<injectors).map { _ in try startInjector(frame: frame, calls: calls, framesPerCall: framesPerCall) }
@@ -124,7 +126,7 @@ final class HardeningTests: XCTestCase {
                 got = readPcap(lab.ovs.pcap("bond0")).count - before
             }
             lost.append(perRun - got)
-            XCTAssertTrue(!s.lines(containing: "bridge connected").isEmpty, "run \(run): sipspan came back during the stream")
+            XCTAssertNotNil(s.bridge(0x11), "run \(run): sipspan came back during the stream")
         }
         print("frames lost across \(runs) returns from fail-open (\(perRun) each): \(lost)")
         XCTAssertEqual(lost, Array(repeating: 0, count: runs))

@@ -38,7 +38,7 @@ final class InventoryTests: XCTestCase {
         XCTAssertFalse(flows.contains { $0.contains("CONTROLLER") }, "nothing is sent to the controller for NICs the inventory knows")
         try sipFromUplink(to: Hosts.vm101, ip: Hosts.ip101)
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ipFar):5060>\(Hosts.ip101):5060"])
-        XCTAssertFalse(sipspan.lines(containing: "bridge connected").filter { $0.contains("bridge=pve1/vmbr0") }.isEmpty, "the bridge is named node/bridge")
+        XCTAssertEqual(sipspan.currentStatus?.bridges.map(\.displayName), ["pve1/vmbr0"], "the bridge is named node/bridge")
         let address = try XCTUnwrap(sipspan.statusAddress)
         let status = try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out
         XCTAssertTrue(status.contains("pve1/vmbr0 watches 101 (sip-proxy-1)"), status)

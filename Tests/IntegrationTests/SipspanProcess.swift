@@ -1,3 +1,5 @@
+import Controller
+import ControllerCore
 import Foundation
 import TestSupport
 import XCTest
@@ -6,11 +8,16 @@ import XCTest
 final class SipspanProcess {
     let process = Process()
     let logPath: String
+    /// The unix status endpoint the harness reads state from (never the log).
+    let statusSocket: String
     private(set) var port: UInt16 = 0
+    nonisolated(unsafe) private static var started = 0
 
     /// `launcher` runs in front of the binary (e.g. `prlimit --nofile=64 --`).
     init(policy: [String], extraArgs: [String] = [], logPath: String, listenPort: UInt16 = 0, launcher: [String] = []) throws {
         self.logPath = logPath
+        SipspanProcess.started += 1
+        statusSocket = (logPath as NSString).deletingLastPathComponent + "/status-\(getpid())-\(SipspanProcess.started).sock"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -21,7 +28,7 @@ final class SipspanProcess {
             process.executableURL = URL(fileURLWithPath: binary)
         }
         let prefix: [String] = launcher.isEmpty ? [] : Array(launcher[1...]) + [binary]
-        process.arguments = prefix + ["serve", "--listen", "127.0.0.1:\(listenPort)", "--status", "127.0.0.1:0", "--log-level", "debug"] + policy.flatMap { ["--policy", $0] } + extraArgs
+        process.arguments = prefix + ["serve", "--listen", "127.0.0.1:\(listenPort)", "--status", "unix:\(statusSocket)", "--status", "127.0.0.1:0", "--log-level", "debug"] + policy.flatMap { ["--policy", $0] } + extraArgs
         process.standardError = log
         process.standardOutput = log
         process.standardInput = FileHandle.nullDevice
@@ -29,7 +36,7 @@ final class SipspanProcess {
         var found: UInt16 = 0
         try waitUntil(timeout: 10, "sipspan to listen") {
             guard process.isRunning else { return true }
-            found = listeningPort() ?? 0
+            found = (try? status()).flatMap(SipspanProcess.tcpPort) ?? 0
             return found != 0
         }
         guard process.isRunning else {
@@ -52,21 +59,34 @@ final class SipspanProcess {
     }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    private func listeningPort() -> UInt16? {
-        for line in log.split(separator: "\n") where line.contains("listening") {
-            if let r = line.range(of: "address=127.0.0.1:") {
-                let digits = line[r.upperBound...].prefix { $0.isNumber }
-                return UInt16(digits)
-            }
-        }
-        return nil
+    /// What `sipspan status` would show, read from the unix status endpoint.
+    func status() throws -> ControllerStatus {
+        try JSONDecoder().decode(ControllerStatus.self, from: Data(StatusClient.request("unix:\(statusSocket)", path: "/status")))
     }
 
-    /// HOST:PORT of the status endpoint, once logged.
-    var statusAddress: String? {
-        guard let line = lines(containing: "status endpoint").first, let r = line.range(of: "address=") else { return nil }
-        return String(line[r.upperBound...].prefix { !$0.isWhitespace })
+    /// The status, or nil while the endpoint does not answer (starting, stopped).
+    var currentStatus: ControllerStatus? { try? status() }
+
+    /// The first plain TCP listener's port.
+    private static func tcpPort(_ s: ControllerStatus) -> UInt16? {
+        s.listening.first { $0.hasPrefix("127.0.0.1:") }.flatMap { UInt16($0.dropFirst("127.0.0.1:".count)) }
     }
+
+    /// The port of the `ssl:` listener, if any.
+    var sslPort: UInt16? {
+        currentStatus?.listening.first { $0.hasPrefix("ssl:127.0.0.1:") }.flatMap { UInt16($0.dropFirst("ssl:127.0.0.1:".count)) }
+    }
+
+    /// HOST:PORT of the TCP status endpoint.
+    var statusAddress: String? { currentStatus?.statusEndpoints.first { !$0.hasPrefix("unix:") } }
+
+    /// The connection serving datapath `dpid` (16 hex digits), once it is served (state ready).
+    func bridge(_ dpid: UInt64) -> BridgeStatus? {
+        currentStatus?.bridges.first { $0.datapathID == String(format: "%016llx", dpid) && $0.state == .ready }
+    }
+
+    /// The counters since start.
+    var totals: ControllerTotals { currentStatus?.totals ?? ControllerTotals() }
 
     /// Lines of the log containing `text`.
     func lines(containing text: String) -> [String] { log.split(separator: "\n").map(String.init).filter { $0.contains(text) } }

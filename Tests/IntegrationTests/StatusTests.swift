@@ -13,12 +13,7 @@ final class StatusTests: XCTestCase {
         try lab.ovs.addBridge("vmbr0", dpid: 0x91, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 555}]\n")
         let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
-        var address = ""
-        try waitUntil("the status endpoint") {
-            guard let line = s.lines(containing: "status endpoint").first, let r = line.range(of: "address=") else { return false }
-            address = String(line[r.upperBound...].prefix { !$0.isWhitespace })
-            return true
-        }
+        let address = try XCTUnwrap(s.statusAddress)
         try waitUntil("the bridge is ready") { try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out.contains(" ready ") }
         let out = try TestSupport.run([try sipspanBinary(), "status", "--server", address]).out
         let row = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("vmbr0") }, out)
