@@ -22,15 +22,21 @@ public enum ClusterFiles {
 
     /// `{"version": N, "ids": {"101": {"node": "pve1", "type": "qemu", "version": 7}, …}}`.
     public static func vmlist(_ bytes: [UInt8], file: String) -> Result<[UInt32: VMListEntry], PolicyErrors> {
+        vmlistWithVersions(bytes, file: file).map { $0.mapValues(\.entry) }
+    }
+
+    /// `.vmlist` with each guest's write counter (pmxcfs bumps it on every write of that guest's config).
+    public static func vmlistWithVersions(_ bytes: [UInt8], file: String) -> Result<[UInt32: (entry: VMListEntry, version: UInt64)], PolicyErrors> {
         json(bytes, file: file).flatMap { dict in
             guard let ids = dict["ids"] as? [String: Any] else {
                 return .failure(PolicyErrors([Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "no 'ids' object")]))
             }
-            var out: [UInt32: VMListEntry] = [:]
+            var out: [UInt32: (entry: VMListEntry, version: UInt64)] = [:]
             for (key, value) in ids {
                 guard let vmid = UInt32(key), let entry = value as? [String: Any], let node = entry["node"] as? String,
                       let type = entry["type"] as? String, let kind = Guest.Kind(rawValue: type) else { continue }
-                out[vmid] = VMListEntry(node: node, kind: kind)
+                let version = (entry["version"] as? NSNumber).map { UInt64(max(0, $0.int64Value)) } ?? 0
+                out[vmid] = (VMListEntry(node: node, kind: kind), version)
             }
             return .success(out)
         }

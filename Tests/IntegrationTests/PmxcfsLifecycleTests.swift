@@ -29,7 +29,8 @@ final class PmxcfsLifecycleTests: XCTestCase {
 
     override func tearDown() { lab?.stop() }
 
-    /// The tree goes away (unmounted) and `/etc/pve` is an empty directory; `restore` brings it back.
+    /// The tree goes away (unmounted) and `/etc/pve` is an empty directory; the returned closure
+    /// brings it back as a restarted pmxcfs (new starttime in `.version`).
     private func unmount() throws -> () throws -> Void {
         let mounted = pve.root + ".mounted"
         guard rename(pve.root, mounted) == 0 else { throw CocoaError(.fileWriteUnknown) }
@@ -37,6 +38,7 @@ final class PmxcfsLifecycleTests: XCTestCase {
         return {
             try FileManager.default.removeItem(atPath: self.pve.root)
             guard rename(mounted, self.pve.root) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            try self.pve.restartPmxcfs()
         }
     }
 
@@ -80,9 +82,11 @@ final class PmxcfsLifecycleTests: XCTestCase {
     func testAnEditMadeWhilePmxcfsWasAwayIsAppliedWhenItIsBack() throws {
         let restore = try unmount()
         try waitUntil(timeout: 3, "status says pmxcfs is unavailable") { self.sipspan.currentStatus?.pmxcfs.state == .unavailable }
-        // The cluster went on meanwhile: VM 104 was tagged on another node.
-        try "name: other\nnet0: virtio=\(Hosts.vm104.uppercased()),bridge=vmbr0\ntags: sip-proxy\n"
-            .write(toFile: pve.root + ".mounted/nodes/pve1/qemu-server/104.conf", atomically: true, encoding: .utf8)
+        // The cluster went on meanwhile: VM 104 was tagged (in the database pmxcfs will serve again).
+        let mountPoint = pve.root
+        pve.root = mountPoint + ".mounted"
+        try pve.guest(104, InventoryTests.config(name: "other", mac: Hosts.vm104, tags: "sip-proxy"))
+        pve.root = mountPoint
         Thread.sleep(forTimeInterval: 1.5)
         XCTAssertFalse(try lab.ovs.flows("vmbr0").contains { $0.contains("dl_dst=\(Hosts.vm104)") }, "unknown while unmounted")
         try restore()
