@@ -43,6 +43,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Benchmark: inventory reads per check at 100/1,000/10,000 guests (bench/inventory-reads); not shipped.
+        .executableTarget(name: "InventoryReadsBench", dependencies: ["ProxmoxInventory"], path: "bench/InventoryReads"),
         // Helpers shared by the test targets (running commands, polling); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),

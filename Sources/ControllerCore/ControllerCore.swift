@@ -324,8 +324,15 @@ public struct ControllerCore: Sendable {
             break
         }
         inventoryReadAt = now
-        let r = InventoryLoader.load(files: files, root: root, previous: inventory)
-        let problems = Set(readProblems + r.diagnostics)
+        let changed = Set(changedFiles)
+        let r = InventoryLoader.load(files: files, root: root, previous: inventory, changed: changed)
+        // A config that did not change was not parsed again: its problem, if it had one, still stands.
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        let standing = inventoryProblems.filter { d in
+            let rel = d.location.file.hasPrefix(prefix) ? String(d.location.file.dropFirst(prefix.count)) : d.location.file
+            return rel.hasPrefix("nodes/") && files[rel] != nil && !changed.contains(rel)
+        }
+        let problems = Set(readProblems + r.diagnostics).union(standing)
         out += problems.subtracting(inventoryProblems).sorted().map {
             .log(LogLine(.warning, $0.description, ["note": "the last good view of that guest stays in force"]))
         }

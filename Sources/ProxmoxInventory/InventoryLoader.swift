@@ -11,7 +11,9 @@ public enum InventoryLoader {
     }
 
     /// `files` maps paths relative to `root` (`nodes/pve1/qemu-server/101.conf`, `.vmlist`, …) to contents.
-    public static func load(files: [String: [UInt8]], root: String, previous: Inventory? = nil) -> Result {
+    /// `changed`: when given, the only guest configs that differ from those `previous` was built
+    /// from; the others keep their parsed view (a 10,000-guest cluster with one edit parses one config).
+    public static func load(files: [String: [UInt8]], root: String, previous: Inventory? = nil, changed: Set<String>? = nil) -> Result {
         var inv = Inventory()
         var diagnostics: [Diagnostic] = []
         func display(_ rel: String) -> String { root.hasSuffix("/") ? root + rel : root + "/" + rel }
@@ -19,6 +21,10 @@ public enum InventoryLoader {
             let parts = rel.split(separator: "/").map(String.init)
             if parts.count == 4, parts[0] == "nodes", let kind = parts[2] == "qemu-server" ? Guest.Kind.qemu : parts[2] == "lxc" ? .lxc : nil,
                parts[3].hasSuffix(".conf"), let vmid = UInt32(parts[3].dropLast(5)) {
+                if let changed, !changed.contains(rel), let old = previous?.guests[vmid], old.node == parts[1], old.kind == kind {
+                    inv.guests[vmid] = old
+                    continue
+                }
                 switch GuestConfigParser.parse(bytes: bytes, file: display(rel), vmid: vmid, kind: kind, node: parts[1]) {
                 case let .success(g):
                     inv.guests[vmid] = g

@@ -321,6 +321,18 @@ final class InventoryAndWarningTests: XCTestCase {
         let again = h.run(h.core.apply(inventoryFiles: Self.files(broken101: true), readProblems: [], changedFiles: [], root: "/etc/pve",
                                        detectedAt: h.now, now: h.now))
         XCTAssertTrue(logLines(again).isEmpty, "a problem already logged is not logged again")
+        // Another guest's edit parses that guest only: the broken config's problem stands, unrepeated.
+        let other = h.run(h.core.apply(inventoryFiles: Self.files(tag102: true, broken101: true), readProblems: [],
+                                       changedFiles: ["nodes/pve1/qemu-server/102.conf"], root: "/etc/pve", detectedAt: h.now, now: h.now))
+        XCTAssertEqual(logLines(other).filter { $0.level == .warning }, [], "not logged again")
+        XCTAssertEqual(h.core.inventory.guests[102]?.tags, ["sip-proxy"])
+        XCTAssertEqual(h.core.inventory.guests[101]?.nics[0]?.mac, MACAddress("bc:24:11:00:01:01"), "101's last good view")
+        // Fixed: parsed again, the problem is gone, and a later break is logged again.
+        h.run(h.core.apply(inventoryFiles: Self.files(tag102: true), readProblems: [], changedFiles: ["nodes/pve1/qemu-server/101.conf"],
+                           root: "/etc/pve", detectedAt: h.now, now: h.now))
+        let broken = h.run(h.core.apply(inventoryFiles: Self.files(tag102: true, broken101: true), readProblems: [],
+                                        changedFiles: ["nodes/pve1/qemu-server/101.conf"], root: "/etc/pve", detectedAt: h.now, now: h.now))
+        XCTAssertEqual(logLines(broken).filter { $0.level == .warning }.count, 1)
     }
 
     func testWarningsAreLoggedOnceAndFollowTheBridgesThatConnect() throws {
