@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""A numbered UDP frame stream for the node lab, and its accounting.
+
+  stream.py send SRC DST DPORT RATE STOPFILE OUT      send datagrams 'SEQ nnnnnnnn ...' from SRC:DPORT to
+                                                    DST:DPORT at RATE/s until STOPFILE exists; OUT gets
+                                                    one 'seq time' line per datagram sent
+  stream.py recv BIND DPORT STOPFILE OUT            receive them; OUT gets 'seq time' per datagram
+  stream.py summary SENT RECV MONITOR.pcap [T0 T1]  JSON: sent, received, lost, the longest gap in
+                                                    delivery, the copies on the monitor (from its pcap,
+                                                    by sequence number), duplicated copies, delivered
+                                                    frames without a copy (only those sent after T1, when
+                                                    given: before it the bridge may be recovering), and
+                                                    the longest gap in copies. T0..T1: an event's window.
+"""
+import json, os, socket, struct, sys, time
+
+
+def send(src, dst, port, rate, stopfile, out):
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((src, int(port)))
+    period = 1.0 / float(rate)
+    log, seq, nxt = [], 0, time.time()
+    pad = b"x" * 100
+    while not os.path.exists(stopfile):
+        now = time.time()
+        if now < nxt:
+            time.sleep(min(nxt - now, 0.05))
+            continue
+        try:
+            s.sendto(b"SEQ %08d SIP/2.0 stream " % seq + pad, (dst, int(port)))
+        except OSError:
+            pass  # no route during a restart: counted as sent, and lost
+        log.append((seq, now))
+        seq += 1
+        nxt += period
+        if nxt < now - 1:  # far behind (a stalled VM): do not burst
+            nxt = now
+    with open(out, "w") as f:
+        for q, t in log:
+            f.write("%d %.6f\n" % (q, t))
+
+
+def recv(bind, port, stopfile, out):
+    fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((bind, int(port)))
+    s.settimeout(0.2)
+    log = []
+    while True:
+        try:
+            data = s.recv(2048)
+        except socket.timeout:
+            if os.path.exists(stopfile):
+                break
+            continue
+        if data.startswith(b"SEQ "):
+            log.append((int(data[4:12]), time.time()))
+    with open(out, "w") as f:
+        for q, t in log:
+            f.write("%d %.6f\n" % (q, t))
+
+
+def pcap_seqs(path):
+    """(seq, time) of every frame of a pcap carrying a stream datagram (IPv4/UDP, maybe VLAN-tagged)."""
+    out = []
+    try:
+        data = open(path, "rb").read()
+    except OSError:
+        return out
+    if len(data) < 24:
+        return out
+    magic = data[:4]
+    e = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        i = pkt.find(b"SEQ ")
+        if i >= 0 and len(pkt) >= i + 12:
+            try:
+                out.append((int(pkt[i + 4:i + 12]), sec + frac / (1e9 if nano else 1e6)))
+            except ValueError:
+                pass
+    return out
+
+
+def read(path):
+    try:
+        return [(int(a), float(b)) for a, b in (l.split() for l in open(path) if l.strip())]
+    except OSError:
+        return []
+
+
+def gap(times):
+    times = sorted(times)
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+def summary(sentf, recvf, pcap, t0=None, t1=None):
+    sent, recvd, copies = read(sentf), read(recvf), pcap_seqs(pcap)
+    sent_at = dict(sent)
+    got = {q for q, _ in recvd}
+    copied = {}
+    for q, _ in copies:
+        copied[q] = copied.get(q, 0) + 1
+    after = [q for q, t in sent if t1 is None or t > float(t1)]
+    r = {
+        "sent": len(sent), "received": len(got), "lost": len(set(sent_at) - got),
+        "duplicated_deliveries": len(recvd) - len(got),
+        "delivery_gap_ms": round(gap([t for _, t in recvd]) * 1000, 1),
+        "copies": len(copies), "copy_duplicates": sum(c - 1 for c in copied.values() if c > 1),
+        "copy_gap_ms": round(gap([t for _, t in copies]) * 1000, 1),
+        "delivered_without_copy_after": len([q for q in after if q in got and q not in copied]),
+        "delivered_after": len([q for q in after if q in got]),
+        "copies_not_delivered": len([q for q in copied if q not in got]),
+    }
+    if t0 is not None:
+        # Lost while the event ran (t0..t1) and after it.
+        r["lost_in_window"] = len([q for q, t in sent if float(t0) <= t <= float(t1) and q not in got])
+        r["lost_after"] = len([q for q in after if q not in got])
+        # Delivery resumed: first frame sent after t0 that arrived after the longest outage.
+        r["window_s"] = round(float(t1) - float(t0), 3)
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"send": send, "recv": recv, "summary": summary}[cmd](*args)
