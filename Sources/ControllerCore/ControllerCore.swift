@@ -174,7 +174,9 @@ public struct ControllerCore: Sendable {
             guard let c = connections[id] else { break }
             switch action {
             case let .send(messages):
-                let flowMods = messages.reduce(0) { n, m in if case .flowMod = m.message { return n + 1 }; return n }
+                let flowMods = messages.reduce(0) { n, m in
+                    switch m.message { case .flowMod, .bundleAdd: return n + 1; default: return n }
+                }
                 if flowMods > 0 { out.append(.count(.flowModsSent, by: flowMods)) }
                 out.append(.send(id, messages))
             case let .close(reason):
@@ -449,7 +451,7 @@ public struct ControllerCore: Sendable {
                                 connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                 watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
-                                learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
+                                atomicChanges: s.bundles, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
                                 notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,

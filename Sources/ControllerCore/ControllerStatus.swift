@@ -19,6 +19,8 @@ public struct BridgeStatus: Codable, Sendable {
     public let watchedGuests: [String]
     /// Frames copied per watched guest (`101 (sip-proxy-1)`), from the flow counters of the last sync or audit.
     public let copiedFrames: [String: Int]
+    /// Whether changes go to this bridge as atomic OpenFlow bundles (false once it refused one).
+    public let atomicChanges: Bool
     public let learnedMACs: Int
     public let flowModsSent: Int
     public let notices: [String]

@@ -52,6 +52,10 @@ public enum Message: Hashable, Sendable {
     case multipartReply(MultipartReply, flags: UInt16)
     case barrierRequest
     case barrierReply
+    /// ONF bundle control (open, commit, discard and their replies).
+    case bundleControl(bundleID: UInt32, type: BundleControlType, flags: UInt16)
+    /// ONF bundle add: `message` (a flow_mod) goes into the bundle; it carries this message's xid.
+    case bundleAdd(bundleID: UInt32, flags: UInt16, message: FlowMod)
     /// A message type sipspan does not interpret: type and raw body.
     case unhandled(type: UInt8, body: [UInt8])
 
@@ -73,6 +77,7 @@ public enum Message: Hashable, Sendable {
         case .multipartReply: return MessageType.multipartReply.rawValue
         case .barrierRequest: return MessageType.barrierRequest.rawValue
         case .barrierReply: return MessageType.barrierReply.rawValue
+        case .bundleControl, .bundleAdd: return MessageType.experimenter.rawValue
         case let .unhandled(t, _): return t
         }
     }
@@ -110,6 +115,14 @@ public enum Message: Hashable, Sendable {
             req.encodeBody(flags: flags, into: &w)
         case let .multipartReply(rep, flags):
             rep.encodeBody(flags: flags, into: &w)
+        case let .bundleControl(id, type, flags):
+            w.u32(Bundle.onfExperimenter); w.u32(Bundle.controlSubtype)
+            w.u32(id); w.u16(type.rawValue); w.u16(flags)
+        case let .bundleAdd(id, flags, fm):
+            w.u32(Bundle.onfExperimenter); w.u32(Bundle.addSubtype)
+            w.u32(id); w.zeros(2); w.u16(flags)
+            // The embedded message carries the bundle add's own xid (OpenFlow 1.4, 7.3.9.6).
+            Message.flowMod(fm).encode(xid: xid, into: &w)
         case let .unhandled(_, body):
             w.append(body)
         }
@@ -195,6 +208,29 @@ public enum Message: Hashable, Sendable {
             return .multipartReply(try MultipartReply.decodeBody(type: mtype, &r), flags: flags)
         case .barrierRequest: try expectEmpty(r, "barrier_request"); return .barrierRequest
         case .barrierReply: try expectEmpty(r, "barrier_reply"); return .barrierReply
+        case .experimenter:
+            var peek = r
+            guard peek.remaining >= 8, try peek.u32() == Bundle.onfExperimenter else { return .unhandled(type: type, body: r.rest()) }
+            let subtype = try peek.u32()
+            switch subtype {
+            case Bundle.controlSubtype:
+                let id = try peek.u32("bundle_ctrl.bundle_id"), raw = try peek.u16("bundle_ctrl.type"), flags = try peek.u16()
+                guard let ctype = BundleControlType(rawValue: raw) else { throw OpenFlowDecodeError.unsupported("bundle control type \(raw)") }
+                // Properties, if any, are not used.
+                return .bundleControl(bundleID: id, type: ctype, flags: flags)
+            case Bundle.addSubtype:
+                let id = try peek.u32("bundle_add.bundle_id"); try peek.skip(2); let flags = try peek.u16()
+                // One level only: the embedded message must be a whole flow_mod (no bundle in a bundle).
+                let inner = peek.rest()
+                guard inner.count >= 8, inner[1] == MessageType.flowMod.rawValue else {
+                    throw OpenFlowDecodeError.unsupported("bundle add of a message other than flow_mod")
+                }
+                let (_, message) = try Message.decode(inner)
+                guard case let .flowMod(fm) = message else { throw OpenFlowDecodeError.unsupported("bundle add of a message other than flow_mod") }
+                return .bundleAdd(bundleID: id, flags: flags, message: fm)
+            default:
+                return .unhandled(type: type, body: r.rest())
+            }
         default:
             return .unhandled(type: type, body: r.rest())
         }

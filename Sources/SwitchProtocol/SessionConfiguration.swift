@@ -24,6 +24,10 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var maximumPorts = 65_536
     /// Flows one flow-stats reply may hold (sipspan's and the operator's together).
     public var maximumFlows = 100_000
+    /// Send each change as one atomic OpenFlow bundle (ONF extension, which OVS implements for 1.3),
+    /// so a frame meets the old flow set or the new one, never a half-applied one. A switch that
+    /// refuses bundles gets plain flow_mods from then on.
+    public var atomicChanges = true
 
     public init() {}
 }

@@ -95,6 +95,11 @@ public struct SwitchSession: Sendable {
     /// The xid of the NORMAL flow sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow at
     /// priority 0 makes it fail harmlessly, so it never replaces anything).
     private var bootstrapXID: UInt32?
+    /// Whether changes go out as atomic bundles (until the switch refuses one).
+    public private(set) var bundles: Bool
+    private var nextBundleID: UInt32 = 1
+    /// The xids of the bundle messages sent, to recognise a switch that does not implement them.
+    private var bundleXIDs = Set<UInt32>()
     private var lastNotices: [String] = []
     private var lastConflicts: [Flow] = []
     private var packetIns: TokenBucket
@@ -104,6 +109,7 @@ public struct SwitchSession: Sendable {
     public init(configuration: SessionConfiguration = SessionConfiguration(), now: UInt64) {
         self.configuration = configuration
         connectedAt = now; lastReceived = now; lastAudit = now
+        bundles = configuration.atomicChanges
         packetIns = TokenBucket(perSecond: configuration.packetInRate, burst: configuration.packetInRate, now: now)
     }
 
@@ -456,11 +462,23 @@ public struct SwitchSession: Sendable {
             for f in diff.deletes { out.append(.log(LogLine(.debug, "flow removed", ["bridge": bridgeName, "flow": f.description]))) }
             for f in diff.adds { out.append(.log(LogLine(.debug, "flow added", ["bridge": bridgeName, "flow": f.description]))) }
         }
-        var messages = outgoing(diff.flowMods.map { Message.flowMod($0) })
+        var messages: [OutgoingMessage]
+        if bundles {
+            // One atomic bundle: the switch applies every flow_mod of the change at once at the commit.
+            let id = nextBundleID
+            nextBundleID = nextBundleID == UInt32.max ? 1 : nextBundleID + 1
+            messages = outgoing([.bundleControl(bundleID: id, type: .openRequest, flags: Bundle.atomic)]
+                + diff.flowMods.map { Message.bundleAdd(bundleID: id, flags: Bundle.atomic, message: $0) }
+                + [.bundleControl(bundleID: id, type: .commitRequest, flags: Bundle.atomic)])
+            if bundleXIDs.count > 4096 { bundleXIDs.removeAll() }
+            bundleXIDs.formUnion(messages.map(\.xid))
+        } else {
+            messages = outgoing(diff.flowMods.map { Message.flowMod($0) })
+        }
         let barrier = OutgoingMessage(xid: xid(), message: .barrierRequest)
         messages.append(barrier)
         out.append(.send(messages))
-        flowModsSent += messages.count - 1
+        flowModsSent += diff.flowMods.count
         for f in diff.deletes { installed[f.key] = nil }
         for f in diff.adds { installed[f.key] = f }
         r.pendingBarriers[barrier.xid] = PendingChange(reason: reason, added: diff.adds.count, removed: diff.deletes.count, reload: reload, started: now)
@@ -511,7 +529,14 @@ public struct SwitchSession: Sendable {
             out.append(.log(LogLine(.trace, "bootstrap NORMAL flow already covered", ["dpid": dpidText])))
             return
         }
-        out.append(.switchError(type: type, code: code))
+        if bundles, bundleXIDs.contains(xid), type == ErrorType.badRequest.rawValue,
+           [BadRequestCode.badType.rawValue, BadRequestCode.badExperimenter.rawValue, BadRequestCode.badExperimenterType.rawValue].contains(code) {
+            // The switch does not implement bundles: plain flow_mods from now on, and a repair.
+            bundles = false
+            out.append(.log(LogLine(.warning, "switch does not implement OpenFlow bundles; changes are no longer atomic", ["dpid": dpidText, "bridge": bridgeName])))
+        } else {
+            out.append(.switchError(type: type, code: code))
+        }
         // What we believe is installed may be wrong now: read it back after the current barrier.
         switch state {
         case var .ready(r): r.resyncRequested = true; state = .ready(r)

@@ -50,6 +50,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Connections held at once (bridges and peers in their handshake); keep the file limit (LimitNOFILE) above it.")
     var maxConnections: Int = 8192
 
+    @Flag(name: .long, help: "Send changes as plain flow_mods instead of atomic OpenFlow bundles (a switch without bundles is detected and served so anyway).")
+    var plainFlowMods = false
+
     @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
@@ -120,6 +123,7 @@ struct Serve: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        options.session.atomicChanges = !plainFlowMods
         options.session.auditInterval = audit
         options.session.echoInterval = echoInterval
         options.session.deadPeerTimeout = deadPeerTimeout

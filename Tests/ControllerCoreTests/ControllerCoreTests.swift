@@ -107,10 +107,11 @@ func counts(_ actions: [ControllerAction], _ counter: ControllerCounter) -> Int 
     actions.reduce(0) { n, a in if case let .count(c, k) = a, c == counter { return n + k }; return n }
 }
 
+/// Flow_mods sent to a connection, alone or inside a bundle.
 func flowModCount(_ actions: [ControllerAction], to id: ConnectionID) -> Int {
     actions.reduce(0) { n, a in
         guard case let .send(to, ms) = a, to == id else { return n }
-        return n + ms.filter { if case .flowMod = $0.message { return true }; return false }.count
+        return n + ms.filter { switch $0.message { case .flowMod, .bundleAdd: return true; default: return false } }.count
     }
 }
 

@@ -59,3 +59,27 @@ final class CollectorLabTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
     }
 }
+
+/// Issue 19 item 5: 20 policy edits moving a watched VM between two monitors and changing its port
+/// ranges, under 20,000 SIP frames/s through a real netdev bridge (scripts/hitless-lab): each frame
+/// that crossed the bridge reached exactly one monitor. Changes go out as atomic OpenFlow bundles.
+final class HitlessEditTests: XCTestCase {
+    func testEditsUnderAStreamLoseAndDoubleNoCopy() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+        let r = try TestSupport.run(["\(root)/scripts/hitless-lab", "--json"], env: ["SIPSPAN": try sipspanBinary()], check: false)
+        guard let line = r.out.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            return XCTFail("the lab did not run: exit \(r.status)\n\(r.out)\n\(r.err)")
+        }
+        print("hitless edits: \(line)")
+        let sent = obj["sent"] as? Int ?? 0, forwarded = obj["forwarded"] as? Int ?? 0
+        XCTAssertEqual(sent, 120_000)
+        XCTAssertEqual(obj["lost"] as? Int, 0, "every forwarded frame was copied")
+        XCTAssertEqual(obj["doubled"] as? Int, 0, "and copied once")
+        XCTAssertEqual((obj["copies_900"] as? Int ?? 0) + (obj["copies_901"] as? Int ?? 0), forwarded)
+        XCTAssertGreaterThan(obj["copies_900"] as? Int ?? 0, 0)
+        XCTAssertGreaterThan(obj["copies_901"] as? Int ?? 0, 0, "the edits moved the copies")
+        XCTAssertEqual(obj["edits_applied"] as? Int, 20)
+        XCTAssertEqual(r.status, 0, r.err)
+    }
+}

@@ -19,6 +19,7 @@ final class StatusTests: XCTestCase {
         let row = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("vmbr0") }, out)
         XCTAssertTrue(row.contains("0000000000000091") && row.contains("tap101i0") && row.contains("tap900i1"), String(row))
         XCTAssertTrue(out.contains("sessions: p"), out)
+        XCTAssertEqual(s.currentStatus?.bridges.first?.atomicChanges, true, "OVS takes changes as atomic bundles")
 
         let peer = try RawPeer(port: UInt16(address.split(separator: ":").last ?? "") ?? 0)
         peer.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))

@@ -17,6 +17,26 @@ final class GoldenBytesTests: XCTestCase {
         return out.split(separator: "\n").first { $0.hasPrefix("OFPT_FLOW_MOD") }.map(String.init) ?? ""
     }
 
+    /// ONF bundles (OpenFlow 1.3 extension), as OVS decodes them: open, add (the flow_mod inside
+    /// carries the add's xid), commit with the atomic flag; and our decoder reads them back.
+    func testBundleMessagesAsOVSDecodesThem() throws {
+        let fm = FlowMod(command: .add, cookie: 0x5195_9a40_0000_0001, priority: 0, instructions: [.applyActions([.normal])])
+        let open = Message.bundleControl(bundleID: 7, type: .openRequest, flags: Bundle.atomic).encoded(xid: 0x10)
+        let add = Message.bundleAdd(bundleID: 7, flags: Bundle.atomic, message: fm).encoded(xid: 0x11)
+        let commit = Message.bundleControl(bundleID: 7, type: .commitRequest, flags: Bundle.atomic).encoded(xid: 0x12)
+        let o = try ofpPrint(open), a = try ofpPrint(add), c = try ofpPrint(commit)
+        XCTAssertTrue(o.contains("ONFT_BUNDLE_CONTROL") && o.contains("bundle_id=0x7") && o.contains("type=OPEN_REQUEST") && o.contains("flags=atomic"), o)
+        XCTAssertTrue(a.contains("ONFT_BUNDLE_ADD_MESSAGE") && a.contains("bundle_id=0x7") && a.contains("OFPT_FLOW_MOD") && a.contains("actions=NORMAL"), a)
+        XCTAssertFalse(a.lowercased().contains("error") || a.contains("bad"), a)
+        XCTAssertTrue(c.contains("type=COMMIT_REQUEST"), c)
+        XCTAssertEqual(try Message.decode(add).message, .bundleAdd(bundleID: 7, flags: Bundle.atomic, message: fm))
+        XCTAssertEqual(try Message.decode(commit).message, .bundleControl(bundleID: 7, type: .commitRequest, flags: Bundle.atomic))
+        // A bundle add of anything but a flow_mod is refused without looking inside further.
+        var nested = add
+        nested[16 + 8 + 1] = MessageType.experimenter.rawValue
+        XCTAssertThrowsError(try Message.decode(nested))
+    }
+
     func testFlowModsDecodeInOVSExactlyAsOVSParsesTheSameFlow() throws {
         let cookie: UInt64 = 0x5195_9a40_0000_0003
         let copy: [Instruction] = [.applyActions([.normal]), .writeMetadata(value: 3, mask: .max), .gotoTable(1)]

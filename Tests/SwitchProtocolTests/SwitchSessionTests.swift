@@ -65,14 +65,46 @@ func closeKinds(_ actions: [SessionAction]) -> [CloseReason.Kind] {
     actions.compactMap { if case let .close(r) = $0 { return r.kind }; return nil }
 }
 
+/// The flow_mods sent, whether alone or inside a bundle.
 func flowMods(_ actions: [SessionAction]) -> [FlowMod] {
     actions.flatMap { a -> [FlowMod] in
         guard case let .send(ms) = a else { return [] }
-        return ms.compactMap { if case let .flowMod(f) = $0.message { return f }; return nil }
+        return ms.compactMap {
+            switch $0.message {
+            case let .flowMod(f), let .bundleAdd(_, _, f): return f
+            default: return nil
+            }
+        }
     }
 }
 
 final class SwitchSessionTests: XCTestCase {
+    /// A change is one atomic bundle: open, the flow_mods, commit (atomic), then the barrier that confirms it.
+    func testAChangeIsOneAtomicBundleConfirmedByABarrier() throws {
+        var h = Harness()
+        let actions = h.handshake()
+        let change = try XCTUnwrap(actions.compactMap { a -> [OutgoingMessage]? in
+            if case let .send(ms) = a, ms.contains(where: { if case .bundleAdd = $0.message { return true }; return false }) { return ms }
+            return nil
+        }.first)
+        guard case let .bundleControl(id, .openRequest, flags) = change.first?.message else { return XCTFail("\(change.map(\.message))") }
+        XCTAssertEqual(flags, Bundle.atomic)
+        XCTAssertEqual(change.dropFirst().prefix { if case .bundleAdd = $0.message { return true }; return false }.count, change.count - 3)
+        XCTAssertEqual(change[change.count - 2].message, .bundleControl(bundleID: id, type: .commitRequest, flags: Bundle.atomic))
+        XCTAssertEqual(change.last?.message, .barrierRequest)
+        XCTAssertTrue(change.allSatisfy { if case let .bundleAdd(b, _, _) = $0.message { return b == id }; return true })
+        // The switch refuses bundles (an OVS that lacks the extension): plain flow_mods afterwards.
+        let refused = h.receive(.error(type: ErrorType.badRequest.rawValue, code: BadRequestCode.badExperimenter.rawValue, data: []), xid: change[0].xid)
+        XCTAssertFalse(refused.contains { if case .switchError = $0 { return true }; return false })
+        XCTAssertFalse(h.session.bundles)
+        h.receive(.barrierReply, xid: change.last?.xid ?? 0)
+        guard let audit = h.flowStatsXID else { return XCTFail("a repair reads the flows back") }
+        let repaired = h.receive(.multipartReply(.flow([]), flags: 0), xid: audit)
+        let sent = repaired.flatMap { a -> [OutgoingMessage] in if case let .send(ms) = a { return ms }; return [] }
+        XCTAssertFalse(sent.isEmpty)
+        XCTAssertTrue(sent.allSatisfy { if case .bundleAdd = $0.message { return false }; if case .bundleControl = $0.message { return false }; return true })
+    }
+
     func testConnectSendsTheNormalFlowBeforeAnythingThatEndsFailOpen() {
         var h = Harness()
         let actions = h.feed(.connected)
