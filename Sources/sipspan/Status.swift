@@ -33,6 +33,16 @@ struct Status: ParsableCommand {
         print(table([header] + rows))
         for b in status.bridges where !b.watchedGuests.isEmpty { print("\(b.displayName) watches \(b.watchedGuests.joined(separator: ", "))") }
         for b in status.bridges { for n in b.notices { print("\(b.bridge): \(n)") } }
+        let pve = status.pmxcfs
+        switch pve.state {
+        case .mounted:
+            print("pmxcfs: mounted at \(pve.root ?? "?"); inventory (\(status.inventoryGuests) guests) read \(formatDuration(pve.inventoryAgeSeconds ?? 0)) ago")
+        case .unavailable:
+            print("pmxcfs: NOT MOUNTED at \(pve.root ?? "?") for \(formatDuration(pve.sinceSeconds ?? 0)) (\(pve.reason ?? "?")); "
+                + (pve.inventoryAgeSeconds.map { "the inventory read \(formatDuration($0)) ago stays in force" } ?? "no inventory yet"))
+        case .none:
+            break
+        }
         if status.inventoryGuests == 0 { print("no Proxmox inventory: guest MACs are learned from frames (spoofable)") }
         for w in status.warnings { print(w) }
     }

@@ -63,6 +63,8 @@ final class PmxcfsLifecycleTests: XCTestCase {
         XCTAssertEqual(sipspan.lines(containing: "pmxcfs unavailable; the last inventory and policy stay in force").count, 1, "said once")
         XCTAssertEqual(sipspan.lines(containing: "policy files unreadable while pmxcfs is not mounted").count, 1, sipspan.log)
         XCTAssertTrue(sipspan.lines(containing: "policy rejected").isEmpty, "not called an invalid policy")
+        let text = try TestSupport.run([try sipspanBinary(), "status", "--server", "unix:\(sipspan.statusSocket)"]).out
+        XCTAssertTrue(text.contains("pmxcfs: NOT MOUNTED at \(pve.root)") && text.contains("stays in force"), text)
 
         try restore()
         try waitUntil(timeout: 3, "status says pmxcfs is back") { self.sipspan.currentStatus?.pmxcfs.state == .mounted }
