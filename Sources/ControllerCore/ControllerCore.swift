@@ -452,7 +452,8 @@ public struct ControllerCore: Sendable {
                                 watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
                                 atomicChanges: s.bundles, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
-                                notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" })
+                                notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" }
+                                    + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []))
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
                                 warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,

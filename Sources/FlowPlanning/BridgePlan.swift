@@ -21,14 +21,32 @@ public struct FlowPlanner: Sendable {
     public var monitorVLAN: UInt16
     /// Bytes of a frame sent to the controller for MAC learning.
     public var learningPacketBytes: UInt16
+    /// The flow layout written into the cookies (`serve --flow-layout` overrides it for upgrade tests).
+    public var layout: UInt8 = FlowCookie.currentLayout
 
     public init(monitorVLAN: UInt16 = 4094, learningPacketBytes: UInt16 = 64) {
         self.monitorVLAN = monitorVLAN; self.learningPacketBytes = learningPacketBytes
     }
 
+    /// What is sent before anything else on every connection, with OFPFF_CHECK_OVERLAP, so a bridge
+    /// that failed open or lost its flows forwards again at once: NORMAL at priority 0 for unicast and
+    /// for multicast destinations (together, every frame). Two halves rather than one match-all flow
+    /// because OVS checks overlap only when no flow has the identical match: a match-all priority-0
+    /// flow already there (sipspan's, a newer sipspan's, an operator's) would be replaced, while the
+    /// halves overlap it and are refused. The reconcile that follows replaces them with `normalFlow`.
+    public var bootstrapFlows: [Flow] {
+        let bit = MACAddress(bytes: [1, 0, 0, 0, 0, 0]), zero = MACAddress(bytes: [0, 0, 0, 0, 0, 0])
+        return [zero, bit].compactMap { dst -> Flow? in
+            guard let dst, let bit else { return nil }
+            return Flow(priority: FlowPriority.normal, match: Match([.ethDst(dst, mask: bit)]), instructions: [.applyActions([.normal])],
+                        cookie: FlowCookie.cookie(.forwarding, layout: layout))
+        }
+    }
+
     /// The learning switch every bridge always has: table 0, priority 0, any frame, NORMAL.
-    public static let normalFlow = Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])],
-                                        cookie: FlowCookie.cookie(.forwarding))
+    public var normalFlow: Flow {
+        Flow(priority: FlowPriority.normal, match: .any, instructions: [.applyActions([.normal])], cookie: FlowCookie.cookie(.forwarding, layout: layout))
+    }
 
     /// The flow set for a bridge whose ports are `ports` (name → OpenFlow port number).
     ///
@@ -38,12 +56,12 @@ public struct FlowPlanner: Sendable {
     /// watched ports the inventory does not know.
     public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable, knownMACs: [String: [MACAddress]] = [:]) -> BridgePlan {
         let targets = BridgeTargets(policy: policy, ports: ports, macs: macs, knownMACs: knownMACs)
-        var copies = CopyFlows()
+        var copies = CopyFlows(layout: layout)
         copies.sip(targets)
         copies.fragments(targets)
-        let (learning, learningPorts) = LearningFlows.build(targets, packetBytes: learningPacketBytes)
-        let flows = [FlowPlanner.normalFlow] + GuardFlows.build(targets, monitorVLAN: monitorVLAN) + copies.flows + learning
-            + DeliveryFlows.build(copies.deliverySets)
+        let (learning, learningPorts) = LearningFlows.build(targets, packetBytes: learningPacketBytes, layout: layout)
+        let flows = [normalFlow] + GuardFlows.build(targets, monitorVLAN: monitorVLAN, layout: layout) + copies.flows + learning
+            + DeliveryFlows.build(copies.deliverySets, layout: layout)
         return BridgePlan(flows: flows.sorted(), watchedPorts: targets.watched, monitorPorts: targets.monitorNames.sorted(),
                           notices: targets.notices, learningPorts: learningPorts)
     }

@@ -6,6 +6,7 @@ import Policy
 struct CopyFlows {
     private(set) var flows: [Flow] = []
     private(set) var deliverySets = Set<[DeliveryTarget]>()
+    let layout: UInt8
 
     static let ethTypes: [UInt16] = [0x0800, 0x86dd]
 
@@ -33,7 +34,7 @@ struct CopyFlows {
         let sorted = set.sorted()
         deliverySets.insert(sorted)
         let instructions: [Instruction] = [.applyActions([.normal]), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
-        let cookie = FlowCookie.cookie(.copy)
+        let cookie = FlowCookie.cookie(.copy, layout: layout)
         flows += tails.map { tail, offset in Flow(priority: priority + offset, match: Match(base + tail), instructions: instructions, cookie: cookie) }
     }
 

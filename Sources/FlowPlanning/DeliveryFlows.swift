@@ -2,8 +2,8 @@ import OpenFlow
 
 /// Table 1: one pair of flows per delivery set the copy flows name; copies leave untagged.
 enum DeliveryFlows {
-    static func build(_ sets: Set<[DeliveryTarget]>) -> [Flow] {
-        let cookie = FlowCookie.cookie(.delivery)
+    static func build(_ sets: Set<[DeliveryTarget]>, layout: UInt8) -> [Flow] {
+        let cookie = FlowCookie.cookie(.delivery, layout: layout)
         let table = Pipeline.Table.deliver.rawValue
         return sets.flatMap { set -> [Flow] in
             let id = deliveryID(set)

@@ -1,4 +1,5 @@
-/// sipspan's cookies: a fixed 32-bit prefix marks every flow it owns; the low byte says which kind.
+/// sipspan's cookies: a fixed 32-bit prefix marks every flow it owns; the second byte says which flow
+/// layout (version of the flow set's shape) wrote it, the low byte which kind: `0x51959a40_0000LLKK`.
 ///
 /// Cookies carry no generation or instance id on purpose: two sipspan instances (a standby) with the
 /// same policy compute the same cookies and so never fight over a flow.
@@ -20,7 +21,16 @@ public enum FlowCookie {
         case delivery = 5
     }
 
-    public static func cookie(_ kind: Kind) -> UInt64 { prefix | kind.rawValue }
+    /// The flow layout this build writes. A sipspan that finds flows of a newer layout on a bridge
+    /// leaves that bridge alone (a newer instance owns it, e.g. during a rolling upgrade); flows of an
+    /// older layout are replaced, atomically. Layout 0 is every layout up to and including this one.
+    public static let currentLayout: UInt8 = 0
+
+    public static func cookie(_ kind: Kind, layout: UInt8 = currentLayout) -> UInt64 { prefix | UInt64(layout) << 8 | kind.rawValue }
+    /// The layout that wrote one of sipspan's cookies.
+    public static func layout(of cookie: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: cookie >> 8) }
+    /// The kind of one of sipspan's cookies, whatever its layout (nil for another owner's cookie).
+    public static func kind(of cookie: UInt64) -> Kind? { isOurs(cookie) ? Kind(rawValue: cookie & 0xff) : nil }
     public static func isOurs(_ cookie: UInt64) -> Bool { cookie & prefixMask == prefix }
 }
 

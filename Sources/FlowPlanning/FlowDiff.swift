@@ -30,10 +30,11 @@ public struct FlowDiff: Hashable, Sendable {
         self.unchanged = unchanged
     }
 
-    /// FLOW_MODs in a safe order: deletes first, then adds with the NORMAL flow (priority 0) first of all
-    /// so forwarding is restored before anything else.
+    /// FLOW_MODs in a safe order (for switches without bundles; in a bundle they apply at once): the
+    /// NORMAL flow (table 0, priority 0) first of all, so forwarding never lapses, then the deletes,
+    /// then the other adds.
     public var flowMods: [FlowMod] {
-        let normalFirst = adds.filter { $0.priority == FlowPriority.normal && $0.table == 0 } + adds.filter { !($0.priority == FlowPriority.normal && $0.table == 0) }
-        return deletes.map(\.deleteMod) + normalFirst.map(\.addMod)
+        let isNormal = { (f: Flow) in f.priority == FlowPriority.normal && f.table == 0 }
+        return adds.filter(isNormal).map(\.addMod) + deletes.map(\.deleteMod) + adds.filter { !isNormal($0) }.map(\.addMod)
     }
 }

@@ -3,8 +3,8 @@ import OpenFlow
 /// Table 0, priority 2000: nothing but copies reaches a monitor NIC (frames it sends, frames tagged
 /// with the monitor VLAN), and nothing enters from a collector's tunnel port.
 enum GuardFlows {
-    static func build(_ t: BridgeTargets, monitorVLAN: UInt16) -> [Flow] {
-        let cookie = FlowCookie.cookie(.guard_)
+    static func build(_ t: BridgeTargets, monitorVLAN: UInt16, layout: UInt8) -> [Flow] {
+        let cookie = FlowCookie.cookie(.guard_, layout: layout)
         var flows = (t.monitorPorts + t.tunnelPorts.sorted()).map {
             Flow(priority: FlowPriority.guardDrop, match: Match([.inPort($0)]), instructions: [], cookie: cookie)
         }

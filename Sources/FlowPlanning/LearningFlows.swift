@@ -4,8 +4,8 @@ import OpenFlow
 /// describe. Unknown source MACs go to the controller (bounded, rate-limited there); known ones not.
 enum LearningFlows {
     /// The flows and the ports whose PACKET_INs are accepted.
-    static func build(_ t: BridgeTargets, packetBytes: UInt16) -> ([Flow], Set<UInt32>) {
-        let cookie = FlowCookie.cookie(.learning)
+    static func build(_ t: BridgeTargets, packetBytes: UInt16, layout: UInt8) -> ([Flow], Set<UInt32>) {
+        let cookie = FlowCookie.cookie(.learning, layout: layout)
         var flows: [Flow] = [], ports = Set<UInt32>()
         for name in t.watched where t.guestNICs.contains(name) && t.knownMACs[name] == nil {
             guard let ofport = t.ports[name], !(t.allTargets[name] ?? []).isEmpty else { continue }

@@ -34,6 +34,6 @@ public enum Pipeline {
 
     /// The concern a flow belongs to, nil when it fits none (a planner bug).
     public static func concern(of flow: Flow) -> Concern? {
-        concerns.first { $0.table.rawValue == flow.table && FlowCookie.cookie($0.cookie) == flow.cookie && $0.priorities.contains(flow.priority) }
+        concerns.first { $0.table.rawValue == flow.table && FlowCookie.kind(of: flow.cookie) == $0.cookie && $0.priorities.contains(flow.priority) }
     }
 }

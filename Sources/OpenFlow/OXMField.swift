@@ -105,6 +105,7 @@ public struct OXMField: Hashable, Comparable, Sendable, CustomStringConvertible 
     public static func inPort(_ p: UInt32) -> OXMField { .init(field: Basic.inPort.rawValue, value: be(UInt64(p), 4)) }
     public static func metadata(_ m: UInt64) -> OXMField { .init(field: Basic.metadata.rawValue, value: be(m, 8)) }
     public static func ethDst(_ m: MACAddress) -> OXMField { .init(field: Basic.ethDst.rawValue, value: m.bytes) }
+    public static func ethDst(_ m: MACAddress, mask: MACAddress) -> OXMField { .init(field: Basic.ethDst.rawValue, value: m.bytes, mask: mask.bytes) }
     public static func ethSrc(_ m: MACAddress) -> OXMField { .init(field: Basic.ethSrc.rawValue, value: m.bytes) }
     public static func ethType(_ t: UInt16) -> OXMField { .init(field: Basic.ethType.rawValue, value: be(UInt64(t), 2)) }
     /// `vid` includes OFPVID_PRESENT (0x1000) when a tag must be present.

@@ -80,6 +80,9 @@ public struct SwitchSession: Sendable {
     public private(set) var foreignKeys: Set<FlowKey> = []
     /// Desired flows not installed because an operator's flow holds their key.
     public private(set) var conflicts: [Flow] = []
+    /// The flow layout of a newer sipspan found on the bridge at the last sync: the bridge is then
+    /// left alone (a newer instance owns it), nil when none.
+    public private(set) var newerLayout: UInt8?
     public private(set) var macs = GuestMACTable()
     public private(set) var plan: BridgePlan?
     public private(set) var lastReceived: UInt64
@@ -92,9 +95,9 @@ public struct SwitchSession: Sendable {
     public private(set) var copiedFrames: [String: Int] = [:]
 
     private var nextXID: UInt32 = 1
-    /// The xid of the NORMAL flow sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow at
-    /// priority 0 makes it fail harmlessly, so it never replaces anything).
-    private var bootstrapXID: UInt32?
+    /// The xids of the NORMAL flows sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow
+    /// at priority 0 makes them fail harmlessly, so they never replace anything).
+    private var bootstrapXIDs = Set<UInt32>()
     /// Whether changes go out as atomic bundles (until the switch refuses one).
     public private(set) var bundles: Bool
     private var nextBundleID: UInt32 = 1
@@ -174,7 +177,7 @@ public struct SwitchSession: Sendable {
         if case .closed = state { return [] }
         var out: [SessionAction] = []
         switch input {
-        case .connected: start(now: now, into: &out)
+        case .connected: start(now: now, planner: context.planner, into: &out)
         case let .frame(bytes): received(bytes, now: now, context: context, into: &out)
         case .tick: tick(now: now, context: context, into: &out)
         case let .planChanged(reload): reconcile(.planChanged, reload: reload, now: now, context: context, into: &out)
@@ -198,18 +201,20 @@ public struct SwitchSession: Sendable {
     /// HELLO and, pipelined behind it, the NORMAL flow (so a bridge that failed open, or lost its
     /// flows in a restart, forwards again before anything else ends fail-open) and every request the
     /// first sync needs: one write and one round trip through the switch.
-    private mutating func start(now: UInt64, into out: inout [SessionAction]) {
+    private mutating func start(now: UInt64, planner: FlowPlanner, into out: inout [SessionAction]) {
         guard case .idle = state else { return }
         var messages: [OutgoingMessage] = outgoing([.hello(versions: [openFlow13Version]), .featuresRequest,
                                                     // Fragment handling "nx-match" (OVS's value 3): a first fragment shows its
                                                     // L4 ports; later fragments are matched by ip_frag=later.
                                                     .setConfig(flags: ConfigFlags.fragmentsNXMatch, missSendLength: 128)])
-        var bootstrap = FlowPlanner.normalFlow.addMod
-        bootstrap.flags |= FlowModFlags.checkOverlap
-        let b = OutgoingMessage(xid: xid(), message: .flowMod(bootstrap))
-        bootstrapXID = b.xid
-        messages.append(b)
-        flowModsSent += 1
+        for flow in planner.bootstrapFlows {
+            var bootstrap = flow.addMod
+            bootstrap.flags |= FlowModFlags.checkOverlap
+            let b = OutgoingMessage(xid: xid(), message: .flowMod(bootstrap))
+            bootstrapXIDs.insert(b.xid)
+            messages.append(b)
+            flowModsSent += 1
+        }
         let (requests, sync) = syncRequests(includePorts: true, now: now)
         messages += requests
         state = .awaitingHello(sync)
@@ -394,12 +399,20 @@ public struct SwitchSession: Sendable {
         installed = [:]
         foreignKeys = []
         countCopies(flows, context: context)
+        let newest = flows.filter { FlowCookie.isOurs($0.cookie) }.map { FlowCookie.layout(of: $0.cookie) }.max()
+        let found = newest.flatMap { $0 > context.planner.layout ? $0 : nil }
+        if found != newerLayout, let found {
+            out.append(.log(LogLine(.warning, "flows of a newer sipspan on this bridge; left alone until it is served by a sipspan of that layout", [
+                "dpid": dpidText, "bridge": bridgeName, "their_layout": String(found), "our_layout": String(context.planner.layout),
+            ])))
+        }
+        newerLayout = found
         for s in flows {
             let f = Flow(stats: s)
             guard FlowCookie.isOurs(s.cookie) else { foreignKeys.insert(f.key); continue }
             installed[f.key] = f
             // Guest MACs survive a sipspan restart in the learning flows it installed.
-            if s.cookie == FlowCookie.cookie(.learning), s.priority == FlowPriority.learnKnown,
+            if FlowCookie.kind(of: s.cookie) == .learning, s.priority == FlowPriority.learnKnown,
                let inPort = s.match.inPort, let mac = s.match.ethSrc, let name = portNames[inPort], !macs.macs(of: name).contains(mac) {
                 macs.learn(mac, on: name)
             }
@@ -415,7 +428,7 @@ public struct SwitchSession: Sendable {
         for (port, list) in macs.macs { for m in list { portOfMAC[m] = port } }
         for (port, list) in context.inventory.macs(forPorts: ports.keys) { for m in list { portOfMAC[m] = port } }
         var counts: [String: Int] = [:]
-        for f in flows where f.cookie == FlowCookie.cookie(.copy) && f.packetCount > 0 {
+        for f in flows where FlowCookie.kind(of: f.cookie) == .copy && f.packetCount > 0 {
             let port = f.match.inPort.flatMap { portNames[$0] } ?? f.match.ethDst.flatMap { portOfMAC[$0] }
             if let port { counts[port, default: 0] += Int(clamping: f.packetCount) }
         }
@@ -427,6 +440,12 @@ public struct SwitchSession: Sendable {
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
     private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         guard case var .ready(r) = state else { return }
+        // A newer sipspan's flows are never rewritten by an older one: nothing is sent (the periodic
+        // audit notices when they are gone).
+        if newerLayout != nil {
+            if reason != .connect { confirmIfFirst(now: now, into: &out) }
+            return
+        }
         let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs,
                                            knownMACs: context.inventory.macs(forPorts: ports.keys))
         plan = newPlan
@@ -523,7 +542,7 @@ public struct SwitchSession: Sendable {
     }
 
     private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, into out: inout [SessionAction]) {
-        if xid == bootstrapXID {
+        if bootstrapXIDs.contains(xid) {
             // The NORMAL flow sent first met an existing priority-0 flow (sipspan's from before, or an
             // operator's): nothing was replaced, which is what OFPFF_CHECK_OVERLAP is for.
             out.append(.log(LogLine(.trace, "bootstrap NORMAL flow already covered", ["dpid": dpidText])))
@@ -584,7 +603,7 @@ public struct SwitchSession: Sendable {
     }
 
     private mutating func packetIn(_ p: PacketIn, now: UInt64, into out: inout [SessionAction]) {
-        guard p.cookie == FlowCookie.cookie(.learning), let inPort = p.inPort, let name = portNames[inPort],
+        guard FlowCookie.kind(of: p.cookie) == .learning, let inPort = p.inPort, let name = portNames[inPort],
               let plan, plan.learningPorts.contains(inPort), let mac = p.ethernetSource else { return }
         guard packetIns.take(now: now) else { return }
         if macs.learn(mac, on: name) {

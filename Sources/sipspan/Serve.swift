@@ -53,6 +53,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .long, help: "Send changes as plain flow_mods instead of atomic OpenFlow bundles (a switch without bundles is detected and served so anyway).")
     var plainFlowMods = false
 
+    @Option(name: .long, help: ArgumentHelp("The flow layout written into cookies (tests of rolling upgrades).", visibility: .hidden))
+    var flowLayout: UInt8?
+
     @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
@@ -124,6 +127,7 @@ struct Serve: ParsableCommand {
             }
         }
         options.session.atomicChanges = !plainFlowMods
+        if let flowLayout { options.planner.layout = flowLayout }
         options.session.auditInterval = audit
         options.session.echoInterval = echoInterval
         options.session.deadPeerTimeout = deadPeerTimeout

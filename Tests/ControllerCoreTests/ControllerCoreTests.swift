@@ -124,7 +124,7 @@ final class DatapathClaimTests: XCTestCase {
         XCTAssertEqual(h.closedReasons[second]?.kind, .datapathInUse)
         XCTAssertEqual(counts(a, .claimsRefused), 1)
         XCTAssertEqual(flowModCount(a, to: second), 0, "no flow reached the impostor after its claim")
-        XCTAssertEqual(flowModCount(h.actions, to: second), 1, "only the bootstrap NORMAL, sent on connect")
+        XCTAssertEqual(flowModCount(h.actions, to: second), 2, "only the bootstrap NORMAL halves, sent on connect")
         XCTAssertEqual(h.core.connection(serving: 0x71), first)
         XCTAssertEqual(lines(a, "datapath already served by a live connection; newcomer refused").first?.fields["refused_peer"], "192.0.2.66:40000")
         XCTAssertTrue(lines(a, "bridge disconnected").isEmpty, "the served bridge is untouched")

@@ -161,9 +161,13 @@ final class FlowDiffTests: XCTestCase {
         XCTAssertEqual(Set(d.adds), [flow(1, 3, [.output(7)]), flow(1, 4), flow(0, 0)])
         XCTAssertEqual(d.unchanged, 1)
         let mods = d.flowMods
-        XCTAssertEqual(mods.first?.command, .deleteStrict, "deletes go first")
-        XCTAssertEqual(mods.first?.cookieMask, FlowCookie.prefixMask, "and only touch sipspan's flows")
-        XCTAssertEqual(mods[1].priority, 0, "then the NORMAL flow")
+        // Without a bundle: NORMAL first (forwarding never lapses, e.g. while the bootstrap halves are
+        // replaced), then the deletes, then the other adds.
+        XCTAssertEqual(mods.first?.priority, 0, "the NORMAL flow first")
+        XCTAssertEqual(mods.first?.command, .add)
+        XCTAssertEqual(mods[1].command, .deleteStrict, "then the deletes")
+        XCTAssertEqual(mods[1].cookieMask, FlowCookie.prefixMask, "which only touch sipspan's flows")
+        XCTAssertEqual(mods.dropFirst(2).map(\.command), [.add, .add])
     }
 
     func testFlowsOfOthersAreNeverTouched() {

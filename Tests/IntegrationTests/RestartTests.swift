@@ -57,6 +57,54 @@ final class RestartTests: XCTestCase {
         }
     }
 
+    /// The NORMAL flow sent first on every connection never replaces a priority-0 flow already there:
+    /// OVS checks overlap only for non-identical matches, so it is sent as a unicast and a multicast
+    /// half, which an existing match-all flow refuses. Here an operator's own priority-0 flow survives
+    /// sipspan's restart (sipspan reports the conflict instead).
+    func testAnOperatorsPriorityZeroFlowSurvivesAReconnect() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x36, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let first = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
+        first.stop()
+        _ = try lab.ovs.ofctl(["add-flow", "vmbr0", "cookie=0x77,priority=0,actions=NORMAL"])
+        let second = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: second.port)
+        try waitUntil("served again") { second.bridge(0x36)?.confirmed == true }
+        let zero = try lab.ovs.flows("vmbr0").filter { $0.contains("priority=0 ") }
+        XCTAssertEqual(zero, ["cookie=0x77, priority=0 actions=NORMAL"], "the operator's flow, untouched")
+        XCTAssertTrue(second.bridge(0x36)?.notices.contains { $0.contains("an operator's flow holds its place") } ?? false)
+        XCTAssertFalse(try lab.ovs.flows("vmbr0").contains { $0.contains("dl_dst=01:00:00:00:00:00/01:00:00:00:00:00") }, "no bootstrap half left")
+    }
+
+    /// Issue 19 item 5: the cookie carries the flow layout. A sipspan finding a newer layout's flows
+    /// on a bridge (a newer version during a rolling upgrade) leaves them alone; one with a newer
+    /// layout replaces an older one's flows in one atomic change.
+    func testAnOlderSipspanNeverRewritesANewerOnesFlows() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x35, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let newer = try lab.startSipspanControlling(containing: ["cookie=0x51959a4000000103"], extraArgs: ["--flow-layout", "1"])
+        let flows = try lab.ovs.flows("vmbr0")
+        XCTAssertTrue(flows.allSatisfy { $0.contains("cookie=0x51959a40000001") }, "\(flows)")
+        newer.stop()
+        let older = try lab.startSipspan()
+        try lab.ovs.setController("vmbr0", port: older.port)
+        try waitUntil("the older one serves the bridge") { older.bridge(0x35)?.confirmed == true }
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), flows, "the newer layout's flows are left alone")
+        XCTAssertEqual(older.totals.changesApplied, 0)
+        XCTAssertTrue(older.bridge(0x35)?.notices.contains { $0.contains("newer sipspan (flow layout 1)") } ?? false)
+        XCTAssertEqual(older.lines(containing: "flows of a newer sipspan on this bridge").count, 1)
+        older.stop()
+        let newest = try lab.startSipspan(extraArgs: ["--flow-layout", "2"])
+        try lab.ovs.setController("vmbr0", port: newest.port)
+        try lab.waitForFlows("vmbr0", containing: ["cookie=0x51959a4000000203"])
+        try waitUntil("confirmed") { newest.bridge(0x35)?.confirmed == true }
+        let replaced = try lab.ovs.flows("vmbr0")
+        XCTAssertTrue(replaced.allSatisfy { $0.contains("cookie=0x51959a40000002") }, "every flow of the older layout replaced: \(replaced)")
+        XCTAssertEqual(replaced.count, flows.count)
+        XCTAssertEqual(newest.totals.changesApplied, 1, "in one atomic change")
+    }
+
     /// Issue 19 item 4: Debian's openvswitch-switch upgrade (`ovs-ctl restart`) saves the flows with
     /// ovs-save (`dump-flows --no-names --no-stats` at the bridge's highest protocol, the same sed),
     /// restarts ovs-vswitchd with `flow-restore-wait=true`, restores them with `replace-flows`, then

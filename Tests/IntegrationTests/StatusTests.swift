@@ -26,7 +26,8 @@ final class StatusTests: XCTestCase {
         let metrics = String(decoding: peer.readUntilClosed(timeout: 3).bytes, as: UTF8.self)
         XCTAssertTrue(metrics.hasPrefix("HTTP/1.0 200"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_bridges_connected 1"), metrics)
-        XCTAssertTrue(metrics.contains("sipspan_flow_mods_total 12"), metrics)
+        // The two bootstrap NORMAL halves, the 12 flows of the plan, and the deletes of the two halves.
+        XCTAssertTrue(metrics.contains("sipspan_flow_mods_total 16"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_bridge_connects_total 1"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_bridge_flows{bridge=\"vmbr0\",node=\"\"} 12"), metrics)
         XCTAssertTrue(metrics.contains("sipspan_guest_watched{bridge=\"vmbr0\",guest=\"101\"} 1"), metrics)

@@ -114,14 +114,19 @@ final class SwitchSessionTests: XCTestCase {
             case .hello: return "hello"
             case .featuresRequest: return "features"
             case .setConfig: return "set_config"
-            case let .flowMod(f): return f.priority == 0 && f.match == .any && f.flags & FlowModFlags.checkOverlap != 0 ? "normal+check_overlap" : "flow_mod"
+            case let .flowMod(f):
+                return f.priority == 0 && f.instructions == [.applyActions([.normal])] && f.flags & FlowModFlags.checkOverlap != 0 ? "normal+check_overlap" : "flow_mod"
             case .multipartRequest(.portDesc, _): return "port_desc"
             case let .multipartRequest(.flow(_, _, mask, _), _): return mask == 0 ? "all_flows" : "some_flows"
             default: return "other"
             }
         }
         // OVS leaves fail-open on the first flow_mod, barrier or stats request: the NORMAL flow is first of those.
-        XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "port_desc", "all_flows"])
+        XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "normal+check_overlap", "port_desc", "all_flows"])
+        // Unicast and multicast halves: every frame, and never the identical match of a flow already there.
+        let halves = messages.compactMap { m -> Match? in if case let .flowMod(f) = m.message, f.priority == 0 { return f.match }; return nil }
+        XCTAssertEqual(halves.count, 2)
+        XCTAssertFalse(halves.contains(.any))
         XCTAssertEqual(Set(messages.map(\.xid)).count, messages.count, "xids are distinct")
         XCTAssertEqual(h.session.phase, .awaitingHello)
     }
