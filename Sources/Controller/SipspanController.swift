@@ -13,6 +13,13 @@ import SwitchProtocol
 /// Monotonic nanoseconds: the only clock the controller core sees.
 public func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// Wall-clock milliseconds since 1970: OpenFlow role generation ids, ordered across instances.
+public func wallClockMilliseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(max(0, ts.tv_sec)) * 1000 + UInt64(max(0, ts.tv_nsec)) / 1_000_000
+}
+
 /// The controller's runtime: listeners, one `Connection` per switch, the one-second timer, and the
 /// execution of what `ControllerCore` decides. It makes no decision of its own.
 ///
@@ -151,6 +158,11 @@ public final class SipspanController: @unchecked Sendable {
         queue.async { [self] in
             run(core.apply(inventoryFiles: files, readProblems: readProblems, changedFiles: changedFiles, root: root, detectedAt: detectedAt, now: monotonicNow()))
         }
+    }
+
+    /// Takes another OpenFlow role on every bridge (a standby taking over or handing back).
+    public func setRole(_ role: ControllerRole, reason: String) {
+        queue.async { [self] in run(core.setRole(role, reason: reason, now: monotonicNow())) }
     }
 
     /// Records a status endpoint being served (shown in `status`).

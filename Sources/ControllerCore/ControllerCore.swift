@@ -23,6 +23,11 @@ public struct ControllerCore: Sendable {
     public private(set) var warnings: [Diagnostic] = []
     /// Emit a debug line per flow added or removed (sessions created from now on).
     public var logFlowChanges = false
+    /// This instance's OpenFlow role on every bridge (`.equal` unless run as primary or standby).
+    public private(set) var role: ControllerRole
+    /// Wall-clock milliseconds minus monotonic milliseconds, from start: role requests carry the
+    /// wall-clock time they are made as generation id, so the latest request wins across instances.
+    private let wallClockOffset: Int64
 
     /// What every counter action added up to since start (also in `status`).
     public private(set) var totals: [ControllerCounter: Int] = [:]
@@ -51,7 +56,10 @@ public struct ControllerCore: Sendable {
 
     /// `pveRoot` and `pveFiles`: where the inventory was read at start and the files found there.
     public init(policy: PolicySet, inventory: Inventory = .empty, inventoryProblems: Set<Diagnostic> = [],
-                pveRoot: String? = nil, pveFiles: [String: [UInt8]] = [:], options: ControllerOptions = ControllerOptions(), now: UInt64) {
+                pveRoot: String? = nil, pveFiles: [String: [UInt8]] = [:], options: ControllerOptions = ControllerOptions(),
+                role: ControllerRole = .equal, wallClockMilliseconds: UInt64 = 0, now: UInt64) {
+        self.role = role
+        wallClockOffset = Int64(clamping: wallClockMilliseconds) - Int64(clamping: now / 1_000_000)
         self.pveRoot = pveRoot
         pmxcfs = pveRoot.map { PmxcfsState.of(files: pveFiles, root: $0) } ?? .mounted
         pmxcfsSince = now
@@ -65,7 +73,25 @@ public struct ControllerCore: Sendable {
     }
 
     /// What every session plans with.
-    public var planningContext: PlanningContext { PlanningContext(policy: policy, inventory: inventory, planner: options.planner) }
+    public func planningContext(now: UInt64) -> PlanningContext {
+        var c = PlanningContext(policy: policy, inventory: inventory, planner: options.planner)
+        c.role = role
+        c.generationID = UInt64(clamping: wallClockOffset + Int64(clamping: now / 1_000_000))
+        return c
+    }
+
+    /// Takes another role on every bridge (a standby taking over, or handing back): each session
+    /// requests it with a new generation id (wall-clock milliseconds, so the latest request wins) and,
+    /// as master, sends what its bridge lacks.
+    public mutating func setRole(_ newRole: ControllerRole, reason: String, now: UInt64) -> [ControllerAction] {
+        guard newRole != role else { return [] }
+        role = newRole
+        var out: [ControllerAction] = [.log(LogLine(newRole == .master ? .warning : .info, "role changed", [
+            "role": "\(newRole)", "generation_id": String(planningContext(now: now).generationID), "reason": reason,
+        ]))]
+        for id in byDatapath.values.sorted() { out += feed(id, .roleChanged, now: now) }
+        return tallied(out)
+    }
 
     /// Connections held (bridges and peers still in their handshake).
     public var connectionCount: Int { connections.count }
@@ -104,7 +130,7 @@ public struct ControllerCore: Sendable {
     }
 
     private mutating func feed(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
-        let context = planningContext
+        let context = planningContext(now: now)
         // In place: a copy of the session would copy its port and flow tables on every message.
         guard let actions = connections[id]?.session.handle(input, now: now, context: context) else { return [] }
         return translate(actions, of: id, now: now)
@@ -357,7 +383,7 @@ public struct ControllerCore: Sendable {
         nextReload += 1
         var reload = PolicyReload(kind: kind, reason: reason, detectedAt: detectedAt)
         for id in byDatapath.values.sorted() {
-            let context = planningContext
+            let context = planningContext(now: now)
             guard let actions = connections[id]?.session.handle(.planChanged(reload: reloadID), now: now, context: context) else { continue }
             var sent = (added: 0, removed: 0)
             for case let .changeSent(added, removed, _) in actions { sent.added += added; sent.removed += removed }
@@ -451,13 +477,13 @@ public struct ControllerCore: Sendable {
                                 connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
                                 watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
-                                atomicChanges: s.bundles, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
+                                atomicChanges: s.bundles, writing: role != .slave && !s.demoted && s.newerLayout == nil, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
                                 notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" }
                                     + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []))
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
                                 warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,
-                                listening: listening, statusEndpoints: statusEndpoints, pmxcfs: pmxcfsStatus(now: now),
+                                listening: listening, statusEndpoints: statusEndpoints, pmxcfs: pmxcfsStatus(now: now), role: "\(role)",
                                 totals: ControllerTotals(ControllerCounter.allCases.map { ($0, totals[$0] ?? 0) }))
     }
 

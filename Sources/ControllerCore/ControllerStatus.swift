@@ -21,6 +21,9 @@ public struct BridgeStatus: Codable, Sendable {
     public let copiedFrames: [String: Int]
     /// Whether changes go to this bridge as atomic OpenFlow bundles (false once it refused one).
     public let atomicChanges: Bool
+    /// Whether this instance writes this bridge's flows (false as a standby, when another controller
+    /// is master, or when a newer sipspan's flows are there).
+    public let writing: Bool
     public let learnedMACs: Int
     public let flowModsSent: Int
     public let notices: [String]
@@ -44,6 +47,8 @@ public struct ControllerStatus: Codable, Sendable {
     public let statusEndpoints: [String]
     /// Whether the inventory's source (pmxcfs) is mounted, and how old the inventory in force is.
     public let pmxcfs: PmxcfsStatus
+    /// This instance's OpenFlow role: `equal`, `master` or `slave`.
+    public let role: String
     /// Counts since start: connects, disconnects, flow_mods, confirmed changes, reloads, refusals, …
     public let totals: ControllerTotals
 }

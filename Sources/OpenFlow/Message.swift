@@ -52,6 +52,9 @@ public enum Message: Hashable, Sendable {
     case multipartReply(MultipartReply, flags: UInt16)
     case barrierRequest
     case barrierReply
+    /// OFPT_ROLE_REQUEST / OFPT_ROLE_REPLY: role and generation id.
+    case roleRequest(role: ControllerRole, generationID: UInt64)
+    case roleReply(role: ControllerRole, generationID: UInt64)
     /// ONF bundle control (open, commit, discard and their replies).
     case bundleControl(bundleID: UInt32, type: BundleControlType, flags: UInt16)
     /// ONF bundle add: `message` (a flow_mod) goes into the bundle; it carries this message's xid.
@@ -78,6 +81,8 @@ public enum Message: Hashable, Sendable {
         case .barrierRequest: return MessageType.barrierRequest.rawValue
         case .barrierReply: return MessageType.barrierReply.rawValue
         case .bundleControl, .bundleAdd: return MessageType.experimenter.rawValue
+        case .roleRequest: return MessageType.roleRequest.rawValue
+        case .roleReply: return MessageType.roleReply.rawValue
         case let .unhandled(t, _): return t
         }
     }
@@ -115,6 +120,8 @@ public enum Message: Hashable, Sendable {
             req.encodeBody(flags: flags, into: &w)
         case let .multipartReply(rep, flags):
             rep.encodeBody(flags: flags, into: &w)
+        case let .roleRequest(role, generation), let .roleReply(role, generation):
+            w.u32(role.rawValue); w.zeros(4); w.u64(generation)
         case let .bundleControl(id, type, flags):
             w.u32(Bundle.onfExperimenter); w.u32(Bundle.controlSubtype)
             w.u32(id); w.u16(type.rawValue); w.u16(flags)
@@ -208,6 +215,11 @@ public enum Message: Hashable, Sendable {
             return .multipartReply(try MultipartReply.decodeBody(type: mtype, &r), flags: flags)
         case .barrierRequest: try expectEmpty(r, "barrier_request"); return .barrierRequest
         case .barrierReply: try expectEmpty(r, "barrier_reply"); return .barrierReply
+        case .roleRequest, .roleReply:
+            let raw = try r.u32("role"); try r.skip(4); let generation = try r.u64("generation_id")
+            try expectEmpty(r, "role message")
+            guard let role = ControllerRole(rawValue: raw) else { throw OpenFlowDecodeError.unsupported("controller role \(raw)") }
+            return t == .roleRequest ? .roleRequest(role: role, generationID: generation) : .roleReply(role: role, generationID: generation)
         case .experimenter:
             var peek = r
             guard peek.remaining >= 8, try peek.u32() == Bundle.onfExperimenter else { return .unhandled(type: type, body: r.rest()) }

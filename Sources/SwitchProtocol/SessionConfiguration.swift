@@ -1,4 +1,5 @@
 import FlowPlanning
+import OpenFlow
 import Policy
 import ProxmoxInventory
 
@@ -33,11 +34,17 @@ public struct SessionConfiguration: Hashable, Sendable {
 }
 
 /// What the planner needs besides the bridge's own state: the policy in force (tags and pools
-/// already resolved), what Proxmox knows, and how to plan.
+/// already resolved), what Proxmox knows, how to plan, and this controller's role.
 public struct PlanningContext: Sendable {
     public var policy: PolicySet
     public var inventory: Inventory
     public var planner: FlowPlanner
+    /// `.equal` (the default: no role request), `.master` (writes; requested with `generationID`)
+    /// or `.slave` (a standby: reads, never writes).
+    public var role: ControllerRole = .equal
+    /// The generation id for role requests made now: wall-clock milliseconds, so the latest request
+    /// wins across instances.
+    public var generationID: UInt64 = 0
 
     public init(policy: PolicySet, inventory: Inventory = .empty, planner: FlowPlanner = FlowPlanner()) {
         self.policy = policy; self.inventory = inventory; self.planner = planner

@@ -12,6 +12,8 @@ public enum SessionInput: Sendable {
     case planChanged(reload: Int)
     /// The reconcile the session asked for with `.scheduleReconcile` is due (after a burst of events).
     case reconcileDue
+    /// The controller's role changed (in the context): request it, and write if now master.
+    case roleChanged
 }
 
 /// Why a session's flows are being reconciled.

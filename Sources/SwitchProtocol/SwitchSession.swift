@@ -98,6 +98,9 @@ public struct SwitchSession: Sendable {
     /// The xids of the NORMAL flows sent before anything else (OFPFF_CHECK_OVERLAP: an existing flow
     /// at priority 0 makes them fail harmlessly, so they never replace anything).
     private var bootstrapXIDs = Set<UInt32>()
+    /// Set when the switch says another controller is master (a stale role request, or a flow_mod
+    /// refused as from a slave): nothing is written until the role is asked for again.
+    public private(set) var demoted = false
     /// Whether changes go out as atomic bundles (until the switch refuses one).
     public private(set) var bundles: Bool
     private var nextBundleID: UInt32 = 1
@@ -181,6 +184,11 @@ public struct SwitchSession: Sendable {
         case let .frame(bytes): received(bytes, now: now, context: context, into: &out)
         case .tick: tick(now: now, context: context, into: &out)
         case let .planChanged(reload): reconcile(.planChanged, reload: reload, now: now, context: context, into: &out)
+        case .roleChanged:
+            guard datapathID != nil else { break }
+            demoted = false
+            out.append(.send(outgoing([.roleRequest(role: context.role, generationID: context.generationID)])))
+            reconcile(.planChanged, reload: nil, now: now, context: context, into: &out)
         case .reconcileDue:
             guard case var .ready(r) = state, let why = r.reconcileScheduled else { break }
             r.reconcileScheduled = nil
@@ -294,6 +302,9 @@ public struct SwitchSession: Sendable {
             return
         }
         state = .syncing(datapathID: f.datapathID, sync)
+        if context.role != .equal {
+            out.append(.send(outgoing([.roleRequest(role: context.role, generationID: context.generationID)])))
+        }
         out.append(.log(LogLine(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
         out.append(.claimDatapath(f.datapathID))
         completeSyncIfReady(now: now, context: context, into: &out)
@@ -440,9 +451,12 @@ public struct SwitchSession: Sendable {
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
     private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         guard case var .ready(r) = state else { return }
-        // A newer sipspan's flows are never rewritten by an older one: nothing is sent (the periodic
-        // audit notices when they are gone).
-        if newerLayout != nil {
+        // A newer sipspan's flows are never rewritten by an older one, and a standby never writes:
+        // nothing is sent (the plan is kept for status; the audit notices when things change).
+        if newerLayout != nil || context.role == .slave || demoted {
+            if context.role == .slave || demoted {
+                plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys))
+            }
             if reason != .connect { confirmIfFirst(now: now, into: &out) }
             return
         }
@@ -542,6 +556,17 @@ public struct SwitchSession: Sendable {
     }
 
     private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, into out: inout [SessionAction]) {
+        if type == ErrorType.roleRequestFailed.rawValue && code == RoleRequestFailedCode.stale.rawValue
+            || type == ErrorType.badRequest.rawValue && code == BadRequestCode.isSlave.rawValue {
+            // Another controller is master with a newer generation: stop writing until asked again.
+            if !demoted {
+                demoted = true
+                out.append(.log(LogLine(.warning, "another controller is master of this bridge; not writing", [
+                    "dpid": dpidText, "bridge": bridgeName, "error": OpenFlowErrorCode.describe(type: type, code: code),
+                ])))
+            }
+            return
+        }
         if bootstrapXIDs.contains(xid) {
             // The NORMAL flow sent first met an existing priority-0 flow (sipspan's from before, or an
             // operator's): nothing was replaced, which is what OFPFF_CHECK_OVERLAP is for.

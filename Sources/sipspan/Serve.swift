@@ -1,6 +1,7 @@
 import ArgumentParser
 import Controller
 import ControllerCore
+import OpenFlow
 import Dispatch
 import Foundation
 import Logging
@@ -50,6 +51,15 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Connections held at once (bridges and peers in their handshake); keep the file limit (LimitNOFILE) above it.")
     var maxConnections: Int = 8192
 
+    @Option(name: .long, help: "OpenFlow role for a central pair: 'primary' (master of every bridge), 'standby' (slave: reads, never writes, takes over when --primary-status stops answering), or 'equal' (default: no role request).")
+    var role: ServeRole = .equal
+
+    @Option(name: .long, help: "A standby's way to the primary: its --status address (HOST:PORT or unix:/PATH).")
+    var primaryStatus: String?
+
+    @Option(name: .long, help: "Seconds without an answer from --primary-status after which the standby becomes master.")
+    var takeoverAfter: Double = 3
+
     @Flag(name: .long, help: "Send changes as plain flow_mods instead of atomic OpenFlow bundles (a switch without bundles is detected and served so anyway).")
     var plainFlowMods = false
 
@@ -77,6 +87,10 @@ struct Serve: ParsableCommand {
             throw ValidationError("timeouts must be positive and --dead-peer-timeout larger than --echo-interval")
         }
         try pveOption.requireExistingDirectory()
+        if role == .standby {
+            guard let p = primaryStatus, ListenAddress(p) != nil else { throw ValidationError("--role standby needs --primary-status HOST:PORT or unix:/PATH (the primary's --status)") }
+            guard takeoverAfter > 0 else { throw ValidationError("--takeover-after must be positive") }
+        }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
     }
 
@@ -135,7 +149,8 @@ struct Serve: ParsableCommand {
         options.session.syncTimeout = replyTimeout
         options.session.barrierTimeout = replyTimeout
         let core = ControllerCore(policy: initial, inventory: inventory?.inventory ?? .empty, inventoryProblems: inventory?.problems ?? [],
-                                  pveRoot: pveRoot, pveFiles: inventory?.files ?? [:], options: options, now: monotonicNow())
+                                  pveRoot: pveRoot, pveFiles: inventory?.files ?? [:], options: options,
+                                  role: role.openFlowRole, wallClockMilliseconds: wallClockMilliseconds(), now: monotonicNow())
         // Policies kept on pmxcfs (/etc/pve/sipspan, as the guide says) are unknown while it is not mounted.
         let policyOnPmxcfs: String? = pveRoot.flatMap { root in
             policy.contains { ($0 as NSString).standardizingPath.hasPrefix((root as NSString).standardizingPath + "/") } ? root : nil
@@ -167,6 +182,14 @@ struct Serve: ParsableCommand {
             Daemon.keep(inventoryWatcher)
         }
         controller.logWarnings()
+        if role == .standby, let primaryStatus {
+            let watch = PrimaryWatch(primary: primaryStatus, takeoverAfter: takeoverAfter, controller: controller)
+            watch.start()
+            Daemon.keep(watch)
+            logger.info("standby: slave on every bridge until the primary stops answering", metadata: [
+                "primary": .string(primaryStatus), "takeover_after_s": .stringConvertible(takeoverAfter),
+            ])
+        }
 
         for address in status where address != "off" && !address.isEmpty {
             let routes = StatusRoutes(controller: controller, isLocal: ListenAddress(address)?.isLocal ?? false)
@@ -206,3 +229,16 @@ struct Serve: ParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `serve --role`.
+enum ServeRole: String, ExpressibleByArgument, CaseIterable {
+    case equal, primary, standby
+
+    var openFlowRole: ControllerRole {
+        switch self {
+        case .equal: return .equal
+        case .primary: return .master
+        case .standby: return .slave
+        }
+    }
+}

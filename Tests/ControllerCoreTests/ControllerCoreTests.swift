@@ -485,3 +485,29 @@ final class PmxcfsTests: XCTestCase {
         XCTAssertEqual(logLines(a).first?.level, .warning)
     }
 }
+
+final class RoleTests: XCTestCase {
+    func testAStandbyTakesOverWithANewerGenerationAndHandsBack() throws {
+        var h = CoreHarness()
+        h.core = ControllerCore(policy: CoreHarness.policy(watching: [101]), role: .slave, wallClockMilliseconds: 1_700_000_000_000, now: h.now)
+        let b = try XCTUnwrap(h.bridge(dpid: 1))
+        func roleRequests() -> [(ControllerRole, UInt64)] {
+            h.sent[b]?.compactMap { if case let .roleRequest(r, g) = $0.message { return (r, g) }; return nil } ?? []
+        }
+        XCTAssertEqual(roleRequests().map(\.0), [.slave])
+        XCTAssertEqual(roleRequests().first?.1, 1_700_000_000_000, "generation: wall-clock milliseconds at the request")
+        XCTAssertEqual(h.core.status(now: h.now).bridges.first?.writing, false)
+        h.advance(2.5)
+        let takeover = h.run(h.core.setRole(.master, reason: "primary silent", now: h.now))
+        XCTAssertEqual(roleRequests().map(\.0), [.slave, .master])
+        XCTAssertEqual(roleRequests().last?.1, 1_700_000_002_500, "a later request carries a later generation")
+        XCTAssertGreaterThan(flowModCount(takeover, to: b), 0, "as master it installs what the bridge lacks")
+        XCTAssertEqual(lines(takeover, "role changed").first?.fields["role"], "master")
+        XCTAssertEqual(h.core.status(now: h.now).role, "master")
+        XCTAssertEqual(h.run(h.core.setRole(.master, reason: "again", now: h.now)), [], "no change, nothing sent")
+        h.advance(1)
+        h.run(h.core.setRole(.slave, reason: "primary back", now: h.now))
+        XCTAssertEqual(roleRequests().last.map { [$0.0] }, [.slave])
+        XCTAssertEqual(h.core.status(now: h.now).bridges.first?.writing, false)
+    }
+}

@@ -57,6 +57,52 @@ final class RestartTests: XCTestCase {
         }
     }
 
+    /// Issue 19 item 6: a central primary and a standby on one bridge, with OpenFlow roles. Only the
+    /// primary writes; when it dies the standby becomes master within its takeover time and applies
+    /// edits; when the primary is back it is master again and the standby writes nothing more.
+    func testAPrimaryAndAStandbyNeverBothWrite() throws {
+        try lab.ovs.addBridge("vmbr0", dpid: 0x37, ports: proxmoxNode, pcapPorts: ["tap900i1"])
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        let primaryStatus = lab.ovs.dir + "/primary-status.sock"
+        // Below the ephemeral range: OVS reconnecting to a dead primary's free ephemeral port could connect to itself.
+        let primaryPort = UInt16.random(in: 20000...32000)
+        print("primary listens on 127.0.0.1:\(primaryPort)")
+        var primary = try lab.startSipspan(extraArgs: ["--role", "primary", "--status", "unix:\(primaryStatus)"], listenPort: primaryPort)
+        let standby = try lab.startSipspan(extraArgs: ["--role", "standby", "--primary-status", "unix:\(primaryStatus)", "--takeover-after", "2"])
+        try lab.ovs.vsctl(["set-controller", "vmbr0", "tcp:127.0.0.1:\(primary.port)", "tcp:127.0.0.1:\(standby.port)"])
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        try waitUntil("both serve the bridge") { primary.bridge(0x37)?.confirmed == true && standby.bridge(0x37)?.confirmed == true }
+        XCTAssertEqual(primary.currentStatus?.role, "master")
+        XCTAssertEqual(standby.currentStatus?.role, "slave")
+        XCTAssertEqual(standby.bridge(0x37)?.writing, false)
+        // An edit: the primary applies it, the standby sends nothing.
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}, {vm: 103}]\n")
+        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"])
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(standby.totals.changesApplied, 0, "the standby never writes")
+        XCTAssertEqual(standby.totals.switchErrors, 0)
+        // The primary dies: the standby takes over and applies the next edit.
+        primary.kill9()
+        let killed = Date()
+        try waitUntil(timeout: 10, "the standby becomes master") { standby.currentStatus?.role == "master" }
+        let takeover = Date().timeIntervalSince(killed)
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 103}]\n")
+        try waitUntil(timeout: 5, "the standby applies an edit") { try !self.lab.ovs.flows("vmbr0").contains { $0.contains("in_port=1,tp_dst=5060") } }
+        print(String(format: "standby took over %.2f s after the primary died (--takeover-after 2)", takeover))
+        XCTAssertLessThan(takeover, 4)
+        // The primary is back: master again (newer generation); the standby hands back and stops writing.
+        primary = try lab.startSipspan(extraArgs: ["--role", "primary", "--status", "unix:\(primaryStatus)"], listenPort: primaryPort)
+        try waitUntil(timeout: 15, "the primary serves the bridge again") { primary.bridge(0x37)?.confirmed == true }
+        try waitUntil(timeout: 5, "the standby hands back") { standby.currentStatus?.role == "slave" }
+        let standbyChanges = standby.totals.changesApplied
+        XCTAssertEqual(primary.bridge(0x37)?.writing, true)
+        try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\n")
+        try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(standby.totals.changesApplied, standbyChanges, "the primary writes again, the standby not")
+        XCTAssertFalse(try lab.ovs.flows("vmbr0").contains { $0.contains("in_port=2,tp_dst=5060") })
+    }
+
     /// The NORMAL flow sent first on every connection never replaces a priority-0 flow already there:
     /// OVS checks overlap only for non-identical matches, so it is sent as a unicast and a multicast
     /// half, which an existing match-all flow refuses. Here an operator's own priority-0 flow survives

@@ -17,6 +17,17 @@ final class GoldenBytesTests: XCTestCase {
         return out.split(separator: "\n").first { $0.hasPrefix("OFPT_FLOW_MOD") }.map(String.init) ?? ""
     }
 
+    /// OVS prints master/slave as primary/secondary.
+    func testRoleRequestsAsOVSDecodesThem() throws {
+        let master = Message.roleRequest(role: .master, generationID: 0x1234).encoded(xid: 9)
+        let text = try ofpPrint(master)
+        XCTAssertTrue(text.contains("OFPT_ROLE_REQUEST") && text.contains("role=primary") && text.contains("generation_id=4660"), text)
+        XCTAssertEqual(try Message.decode(master).message, .roleRequest(role: .master, generationID: 0x1234))
+        let reply = Message.roleReply(role: .slave, generationID: 7).encoded(xid: 9)
+        let replyText = try ofpPrint(reply)
+        XCTAssertTrue(replyText.contains("OFPT_ROLE_REPLY") && replyText.contains("role=secondary"), replyText)
+    }
+
     /// ONF bundles (OpenFlow 1.3 extension), as OVS decodes them: open, add (the flow_mod inside
     /// carries the add's xid), commit with the atomic flag; and our decoder reads them back.
     func testBundleMessagesAsOVSDecodesThem() throws {

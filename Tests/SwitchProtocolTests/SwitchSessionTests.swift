@@ -79,6 +79,31 @@ func flowMods(_ actions: [SessionAction]) -> [FlowMod] {
 }
 
 final class SwitchSessionTests: XCTestCase {
+    /// A standby (slave) reads but never writes; taking over (master) it requests the role with its
+    /// generation id and sends what the bridge lacks; a stale request or an IS_SLAVE error stops it.
+    func testRolesDecideWhoWrites() {
+        var h = Harness()
+        h.context.role = .slave
+        h.context.generationID = 1000
+        let a = h.handshake()
+        XCTAssertTrue(h.sent.contains { $0.message == .roleRequest(role: .slave, generationID: 1000) })
+        XCTAssertEqual(flowMods(a).filter { $0.flags & FlowModFlags.checkOverlap == 0 }, [], "a slave writes nothing")
+        XCTAssertTrue(a.contains(.confirmed))
+        XCTAssertFalse(h.session.plan?.watchedPorts.isEmpty ?? true, "the plan is known (for status)")
+        XCTAssertTrue(flowMods(h.feed(.planChanged(reload: 1))).isEmpty)
+        h.context.role = .master
+        h.context.generationID = 2000
+        let takeover = h.feed(.roleChanged)
+        XCTAssertTrue(h.sent.contains { $0.message == .roleRequest(role: .master, generationID: 2000) })
+        XCTAssertFalse(flowMods(takeover).isEmpty, "as master it writes")
+        // Another controller became master with a newer generation: stop writing.
+        let stale = h.receive(.error(type: ErrorType.roleRequestFailed.rawValue, code: RoleRequestFailedCode.stale.rawValue, data: []), xid: 1)
+        XCTAssertFalse(stale.contains { if case .switchError = $0 { return true }; return false })
+        XCTAssertTrue(h.session.demoted)
+        h.context.policy = PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([]))])
+        XCTAssertTrue(flowMods(h.feed(.planChanged(reload: 2))).isEmpty, "not while another controller is master")
+    }
+
     /// A change is one atomic bundle: open, the flow_mods, commit (atomic), then the barrier that confirms it.
     func testAChangeIsOneAtomicBundleConfirmedByABarrier() throws {
         var h = Harness()
