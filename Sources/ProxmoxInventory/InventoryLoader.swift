@@ -49,6 +49,16 @@ public enum InventoryLoader {
                 }
             }
         }
+        // A guest .vmlist lists whose config cannot be found where it says (a node directory missing,
+        // a config mid-move): unknown, not gone; its last good view stays. A guest really deleted
+        // leaves .vmlist too.
+        for (vmid, entry) in inv.vmlist.sorted(by: { $0.key < $1.key }) where inv.guests[vmid] == nil {
+            guard let old = previous?.guests[vmid] else { continue }
+            let rel = "nodes/\(entry.node)/\(entry.kind == .qemu ? "qemu-server" : "lxc")/\(vmid).conf"
+            inv.guests[vmid] = old
+            diagnostics.append(Diagnostic(.warning, SourceLocation(file: display(".vmlist"), line: 1, column: 1),
+                                          "guest \(vmid) is listed on node \(entry.node) but \(display(rel)) cannot be read; its last good view stays"))
+        }
         // A config seen on two nodes (mid-migration): the node .vmlist names wins.
         for (vmid, entry) in inv.vmlist {
             if let g = inv.guests[vmid], g.node != entry.node,

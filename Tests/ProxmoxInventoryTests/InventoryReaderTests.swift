@@ -137,3 +137,30 @@ final class InventoryReaderTests: XCTestCase {
         XCTAssertFalse(InventoryReader.isMounted(root: tree.root))
     }
 }
+
+final class InventoryLoaderSafetyTests: XCTestCase {
+    /// .vmlist naming a node whose directory (or the config) is missing: the guest is unknown, not
+    /// gone; a guest removed from .vmlist is gone.
+    func testAGuestListedWhereItsConfigIsMissingKeepsItsLastGoodView() throws {
+        let tree = try CountedTree(guests: 3)
+        var reads = 0
+        let first = InventoryReader.refresh(root: tree.root, previous: nil, reads: &reads).snapshot
+        let before = InventoryLoader.load(files: first.files, root: tree.root).inventory
+        XCTAssertNotNil(before.guests[101])
+        // .vmlist says 101 is on pve3, whose directory does not exist.
+        tree.guests[101] = (node: "pve3", version: 99)
+        tree.vmlist += 1
+        try tree.publish()
+        let s = InventoryReader.refresh(root: tree.root, previous: first, reads: &reads).snapshot
+        let r = InventoryLoader.load(files: s.files, root: tree.root, previous: before)
+        XCTAssertEqual(r.inventory.guests[101], before.guests[101], "the last good view stays")
+        XCTAssertTrue(r.diagnostics.contains { $0.message.contains("guest 101 is listed on node pve3") }, "\(r.diagnostics)")
+        // Really deleted: gone from .vmlist and its config gone.
+        unlink(tree.root + "/nodes/pve1/qemu-server/102.conf")
+        tree.guests[102] = nil
+        tree.vmlist += 1
+        try tree.publish()
+        let s2 = InventoryReader.refresh(root: tree.root, previous: s, reads: &reads).snapshot
+        XCTAssertNil(InventoryLoader.load(files: s2.files, root: tree.root, previous: r.inventory).inventory.guests[102])
+    }
+}
