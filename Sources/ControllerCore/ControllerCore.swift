@@ -14,43 +14,43 @@ import SwitchProtocol
 public struct ControllerCore: Sendable {
     public let options: ControllerOptions
     /// The policy files' sessions as written (`tag:` and `pool:` unresolved).
-    public private(set) var writtenPolicy: PolicySet
+    public internal(set) var writtenPolicy: PolicySet
     /// What Proxmox knows (empty without `--pve`).
-    public private(set) var inventory: Inventory
+    public internal(set) var inventory: Inventory
     /// The policy in force: `writtenPolicy` with tags and pools resolved against `inventory`.
-    public private(set) var policy: PolicySet
+    public internal(set) var policy: PolicySet
     /// Warnings about the policy against the cluster, as last logged.
-    public private(set) var warnings: [Diagnostic] = []
+    public internal(set) var warnings: [Diagnostic] = []
     /// Emit a debug line per flow added or removed (sessions created from now on).
     public var logFlowChanges = false
     /// This instance's OpenFlow role on every bridge (`.equal` unless run as primary or standby).
-    public private(set) var role: ControllerRole
+    public internal(set) var role: ControllerRole
     /// Wall-clock milliseconds minus monotonic milliseconds, from start: role requests carry the
     /// wall-clock time they are made as generation id, so the latest request wins across instances.
-    private let wallClockOffset: Int64
+    let wallClockOffset: Int64
 
     /// What every counter action added up to since start (also in `status`).
-    public private(set) var totals: [ControllerCounter: Int] = [:]
+    public internal(set) var totals: [ControllerCounter: Int] = [:]
     /// Where the runtime listens for switches, and its status endpoints (bound addresses).
-    public private(set) var listening: [String] = []
-    public private(set) var statusEndpoints: [String] = []
+    public internal(set) var listening: [String] = []
+    public internal(set) var statusEndpoints: [String] = []
 
-    private var connections: [ConnectionID: BridgeConnectionState] = [:]
-    private var byDatapath: [UInt64: ConnectionID] = [:]
-    private var nextConnection = 1
-    private var reloads: [Int: PolicyReload] = [:]
-    private var nextReload = 1
-    private var logLimiter = LogLimiter()
+    var connections: [ConnectionID: BridgeConnectionState] = [:]
+    var byDatapath: [UInt64: ConnectionID] = [:]
+    var nextConnection = 1
+    var reloads: [Int: PolicyReload] = [:]
+    var nextReload = 1
+    var logLimiter = LogLimiter()
     /// Problems of the inventory files as last logged (each is logged once).
-    private var inventoryProblems: Set<Diagnostic>
-    private let startedAt: UInt64
+    var inventoryProblems: Set<Diagnostic>
+    let startedAt: UInt64
     /// Where the inventory is read from (`--pve`), nil without one.
-    private let pveRoot: String?
+    let pveRoot: String?
     /// Whether pmxcfs was mounted at the last check, and since when.
-    private var pmxcfs: PmxcfsState
-    private var pmxcfsSince: UInt64
+    var pmxcfs: PmxcfsState
+    var pmxcfsSince: UInt64
     /// When the inventory was last read from a mounted pmxcfs.
-    private var inventoryReadAt: UInt64?
+    var inventoryReadAt: UInt64?
 
     public static let stoppingReason = CloseReason(.stopping, "sipspan is stopping")
 
@@ -129,7 +129,7 @@ public struct ControllerCore: Sendable {
         tallied(feed(id, input, now: now))
     }
 
-    private mutating func feed(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
+    mutating func feed(_ id: ConnectionID, _ input: SessionInput, now: UInt64) -> [ControllerAction] {
         let context = planningContext(now: now)
         // In place: a copy of the session would copy its port and flow tables on every message.
         guard let actions = connections[id]?.session.handle(input, now: now, context: context) else { return [] }
@@ -147,7 +147,7 @@ public struct ControllerCore: Sendable {
         tallied(forget(id, reason: reason, now: now))
     }
 
-    private mutating func forget(_ id: ConnectionID, reason: CloseReason, now: UInt64) -> [ControllerAction] {
+    mutating func forget(_ id: ConnectionID, reason: CloseReason, now: UInt64) -> [ControllerAction] {
         guard var c = connections.removeValue(forKey: id) else { return [] }
         let owed = Set(c.session.pendingReloads)
         c.session.closed()
@@ -194,7 +194,7 @@ public struct ControllerCore: Sendable {
 
     // MARK: the session's actions
 
-    private mutating func translate(_ actions: [SessionAction], of id: ConnectionID, now: UInt64) -> [ControllerAction] {
+    mutating func translate(_ actions: [SessionAction], of id: ConnectionID, now: UInt64) -> [ControllerAction] {
         var out: [ControllerAction] = []
         for action in actions {
             guard let c = connections[id] else { break }
@@ -254,7 +254,7 @@ public struct ControllerCore: Sendable {
     /// only to that certificate. An established connection that answers keeps its datapath: the
     /// newcomer is refused (`DatapathClaim`); one that left an echo unanswered gives way.
     /// Returns whether the claimant was refused.
-    private mutating func claim(_ dpid: UInt64, by id: ConnectionID, now: UInt64) -> (refused: Bool, [ControllerAction]) {
+    mutating func claim(_ dpid: UInt64, by id: ConnectionID, now: UInt64) -> (refused: Bool, [ControllerAction]) {
         guard let claimant = connections[id] else { return (true, []) }
         let peer = claimant.peer.description
         if let bound = options.datapathCertificates[dpid], claimant.certificateName != bound {
@@ -289,231 +289,8 @@ public struct ControllerCore: Sendable {
         return (false, [])
     }
 
-    // MARK: policy and inventory
-
-    /// A valid policy was read (files changed, noticed by `trigger`): put it in force and reconcile
-    /// every bridge. Nothing happens when it equals the policy in force.
-    public mutating func apply(policy newPolicy: PolicySet, changedFiles: [String], trigger: String, detectedAt: UInt64, now: UInt64) -> [ControllerAction] {
-        guard newPolicy != writtenPolicy else { return [] }
-        writtenPolicy = newPolicy
-        var out: [ControllerAction] = [.count(.reloadsApplied, by: 1)]
-        out.append(.log(LogLine(.info, "policy reloaded", [
-            "files": changedFiles.joined(separator: ","), "sessions": String(newPolicy.sessions.count), "trigger": trigger,
-        ])))
-        return tallied(out + replan(.policy, reason: "policy edit (\(changedFiles.joined(separator: ", ")))", detectedAt: detectedAt, now: now))
-    }
-
-    /// An edit made the policy invalid: nothing changes; the errors are logged in `check`'s format.
-    /// `pmxcfsUnmounted`: the policy lives on pmxcfs, which is not mounted now (its files are
-    /// unknown for a while, not gone): said so instead of calling it an invalid policy.
-    public mutating func reject(policy errors: PolicyErrors, changedFiles: [String], trigger: String, pmxcfsUnmounted: Bool = false) -> [ControllerAction] {
-        var out: [ControllerAction] = [.count(.reloadsRejected, by: 1)]
-        if pmxcfsUnmounted {
-            out.append(.log(LogLine(.warning, "policy files unreadable while pmxcfs is not mounted; the last valid policy stays in force", [
-                "files": changedFiles.joined(separator: ","), "trigger": trigger,
-            ])))
-            return tallied(out)
-        }
-        out.append(.log(LogLine(.error, "policy rejected; the last valid policy stays in force", [
-            "files": changedFiles.joined(separator: ","), "trigger": trigger,
-        ])))
-        for d in errors.diagnostics {
-            for line in [d] + d.notes { out.append(.log(LogLine(.error, "\(line.location): \(line.severity.rawValue): \(line.message)"))) }
-        }
-        return tallied(out)
-    }
-
-    /// One check of the inventory files: `files` as read now when they differ from the last check
-    /// (`changedFiles`), nil when nothing changed. A reading of an unmounted pmxcfs changes nothing:
-    /// the last good inventory (and with it every guest MAC, tag and pool) stays in force, logged
-    /// once, shown in `status`. Otherwise the files are parsed (the last good view of a guest whose
-    /// config cannot be parsed stays), each new problem is logged once, and a changed view is put in force.
-    public mutating func apply(inventoryFiles files: [String: [UInt8]]?, readProblems: [Diagnostic], changedFiles: [String], root: String,
-                               detectedAt: UInt64, now: UInt64) -> [ControllerAction] {
-        guard let files else {
-            if pmxcfs.isMounted { inventoryReadAt = now }
-            return []
-        }
-        var out: [ControllerAction] = []
-        let state = PmxcfsState.of(files: files, root: root)
-        switch (pmxcfs, state) {
-        case let (.mounted, .unavailable(reason)):
-            pmxcfs = state; pmxcfsSince = now
-            return [.log(LogLine(.warning, "pmxcfs unavailable; the last inventory and policy stay in force", [
-                "reason": reason, "guests": String(inventory.guests.count),
-            ]))]
-        case (.unavailable, .unavailable):
-            pmxcfs = state
-            return []
-        case (.unavailable, .mounted):
-            out.append(.log(LogLine(.info, "pmxcfs available again", ["pve": root, "unavailable_s": String(format1(seconds(from: pmxcfsSince, to: now)))])))
-            pmxcfs = .mounted; pmxcfsSince = now
-        case (.mounted, .mounted):
-            break
-        }
-        inventoryReadAt = now
-        let changed = Set(changedFiles)
-        let r = InventoryLoader.load(files: files, root: root, previous: inventory, changed: changed)
-        // A config that did not change was not parsed again: its problem, if it had one, still stands.
-        let prefix = root.hasSuffix("/") ? root : root + "/"
-        let standing = inventoryProblems.filter { d in
-            let rel = d.location.file.hasPrefix(prefix) ? String(d.location.file.dropFirst(prefix.count)) : d.location.file
-            return rel.hasPrefix("nodes/") && files[rel] != nil && !changed.contains(rel)
-        }
-        let problems = Set(readProblems + r.diagnostics).union(standing)
-        out += problems.subtracting(inventoryProblems).sorted().map {
-            .log(LogLine(.warning, $0.description, ["note": "the last good view of that guest stays in force"]))
-        }
-        inventoryProblems = problems
-        guard r.inventory != inventory else { return out }
-        inventory = r.inventory
-        out.append(.log(LogLine(.info, "inventory changed", [
-            "files": changedFiles.prefix(5).joined(separator: ",") + (changedFiles.count > 5 ? ",…" : ""),
-            "guests": String(r.inventory.guests.count),
-        ])))
-        return tallied(out + replan(.inventory, reason: "inventory change", detectedAt: detectedAt, now: now))
-    }
-
-    /// Re-resolves the policy and feeds every served bridge a plan change; one reload tracks the
-    /// barriers they owe and is logged when the last one is answered (or its bridge is gone).
-    private mutating func replan(_ kind: PolicyReload.Kind, reason: String, detectedAt: UInt64, now: UInt64) -> [ControllerAction] {
-        policy = writtenPolicy.resolved(with: inventory.groups)
-        var out = updateWarnings()
-        let reloadID = nextReload
-        nextReload += 1
-        var reload = PolicyReload(kind: kind, reason: reason, detectedAt: detectedAt)
-        for id in byDatapath.values.sorted() {
-            let context = planningContext(now: now)
-            guard let actions = connections[id]?.session.handle(.planChanged(reload: reloadID), now: now, context: context) else { continue }
-            var sent = (added: 0, removed: 0)
-            for case let .changeSent(added, removed, _) in actions { sent.added += added; sent.removed += removed }
-            out += translate(actions, of: id, now: now)
-            guard sent.added + sent.removed > 0 else { continue }
-            reload.added += sent.added; reload.removed += sent.removed
-            reload.pending.insert(id)
-            reload.bridges += 1
-        }
-        reloads[reloadID] = reload
-        return out + finishReloadIfDone(reloadID, now: now)
-    }
-
-    private mutating func finishReloadIfDone(_ id: Int, now: UInt64) -> [ControllerAction] {
-        guard let r = reloads[id], r.pending.isEmpty else { return [] }
-        reloads[id] = nil
-        return [.log(LogLine(.info, r.kind == .policy ? "policy applied" : "inventory applied", [
-            "change": r.reason, "added": String(r.added), "removed": String(r.removed), "bridges": String(r.bridges),
-            "connected": String(byDatapath.count), "unconfirmed": String(r.lost), "ms": milliseconds(from: r.detectedAt, to: now, digits: 1),
-        ]))]
-    }
-
-    /// Records where the runtime listens (bound addresses, for `status`).
-    public mutating func listening(on addresses: [String]) { listening = addresses }
-
-    /// Records a status endpoint the runtime serves (its bound address).
-    public mutating func serving(statusEndpoint address: String) { statusEndpoints.append(address) }
-
-    /// Adds the counter actions to `totals` and passes the actions on.
-    private mutating func tallied(_ actions: [ControllerAction]) -> [ControllerAction] {
-        for case let .count(counter, n) in actions { totals[counter, default: 0] += n }
-        return actions
-    }
-
-    /// Logs the warnings about the policy in force (at start), and that pmxcfs is not mounted if so.
-    public mutating func logWarnings() -> [ControllerAction] {
-        var out: [ControllerAction] = []
-        if pveRoot != nil, case let .unavailable(reason) = pmxcfs {
-            out.append(.log(LogLine(.warning, "pmxcfs unavailable at start; no inventory until it is mounted", ["reason": reason])))
-        }
-        return out + updateWarnings()
-    }
-
-    /// Recomputes the operator's warnings (policy against the cluster) and logs each new one once.
-    private mutating func updateWarnings() -> [ControllerAction] {
-        guard !inventory.guests.isEmpty || !inventory.nodes.isEmpty else { warnings = []; return [] }
-        var bridgesByNode: [String: Set<String>] = [:]
-        for c in servedConnections { if let node = node(of: c) { bridgesByNode[node, default: []].insert(c.session.bridgeName) } }
-        let fresh = InventoryWarnings.compute(policy: writtenPolicy, inventory: inventory, monitorVLAN: options.planner.monitorVLAN,
-                                              ovsBridges: bridgesByNode.isEmpty ? nil : .perNode(bridgesByNode))
-        let out: [ControllerAction] = fresh.filter { !warnings.contains($0) }.map {
-            .log(LogLine(.warning, $0.message, ["where": $0.location.description]))
-        }
-        warnings = fresh
-        return out
-    }
-
-    // MARK: views
-
-    /// Connections serving a bridge (past their first sync), in accept order.
-    private var servedConnections: [BridgeConnectionState] {
-        byDatapath.values.sorted().compactMap { connections[$0] }.filter { $0.session.phase == .ready }
-    }
-
-    private var readyBridgeCount: Int { servedConnections.count }
-
-    /// The Proxmox node a connection comes from: its peer address in `.members`, or this node for a
-    /// local (unix socket or loopback) connection.
-    func node(of c: BridgeConnectionState) -> String? {
-        if let host = c.peer.host, let n = inventory.node(forAddress: host) { return n }
-        return c.peer.isLocal ? inventory.localNode : nil
-    }
-
-    func displayName(_ c: BridgeConnectionState) -> String { BridgeName.display(node: node(of: c), bridge: c.session.bridgeName) }
-
-    /// Guests behind Proxmox port names, as `101 (sip-proxy-1)`, without repeats.
-    func guestLabels(_ ports: [String]) -> [String] {
-        var seen = Set<UInt32>(), out: [String] = []
-        for p in ports { if let parsed = ProxmoxPortName(p), seen.insert(parsed.vm).inserted { out.append(inventory.label(parsed.vm)) } }
-        return out
-    }
-
-    /// A snapshot of every connection, for `sipspan status` and metrics.
-    public func status(now: UInt64) -> ControllerStatus {
-        let ordered = connections.values.sorted { ($0.session.datapathID ?? 0, $0.id) < ($1.session.datapathID ?? 0, $1.id) }
-        let bridges = ordered.map { c -> BridgeStatus in
-            let s = c.session
-            var copied: [String: Int] = [:]
-            for (port, count) in s.copiedFrames { copied[ProxmoxPortName(port).map { inventory.label($0.vm) } ?? port, default: 0] += count }
-            return BridgeStatus(datapathID: s.datapathID.map(hex16), bridge: s.bridgeName, node: node(of: c), peer: c.peer.description, state: s.phase, confirmed: s.confirmedAt != nil,
-                                connectedSeconds: seconds(from: s.connectedAt, to: now), ports: s.ports.count, flows: s.installed.count,
-                                watchedPorts: s.plan?.watchedPorts ?? [], monitorPorts: s.plan?.monitorPorts ?? [],
-                                watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
-                                atomicChanges: s.bundles, writing: role != .slave && !s.demoted && s.newerLayout == nil, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
-                                notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" }
-                                    + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []))
-        }
-        return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
-                                warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,
-                                listening: listening, statusEndpoints: statusEndpoints, pmxcfs: pmxcfsStatus(now: now), role: "\(role)",
-                                totals: ControllerTotals(ControllerCounter.allCases.map { ($0, totals[$0] ?? 0) }))
-    }
-
-    private func pmxcfsStatus(now: UInt64) -> PmxcfsStatus {
-        guard let root = pveRoot else { return PmxcfsStatus(state: .none, reason: nil, root: nil, sinceSeconds: nil, inventoryAgeSeconds: nil) }
-        let reason: String? = if case let .unavailable(r) = pmxcfs { r } else { nil }
-        return PmxcfsStatus(state: pmxcfs.isMounted ? .mounted : .unavailable, reason: reason, root: root,
-                            sinceSeconds: seconds(from: pmxcfsSince, to: now), inventoryAgeSeconds: inventoryReadAt.map { seconds(from: $0, to: now) })
-    }
-
-    /// What applying `set` would change on each served bridge; nothing is applied.
-    public func preview(_ set: PolicySet) -> PlanPreview {
-        let resolved = set.resolved(with: inventory.groups)
-        var bridges: [PlanPreview.Bridge] = []
-        for c in servedConnections {
-            let s = c.session
-            let known = inventory.macs(forPorts: s.ports.keys)
-            let current = options.planner.plan(policy: policy, ports: s.ports, macs: s.macs, knownMACs: known)
-            let next = options.planner.plan(policy: resolved, ports: s.ports, macs: s.macs, knownMACs: known)
-            let diff = FlowDiff(installed: current.flows, desired: next.flows)
-            let before = Set(guestLabels(current.watchedPorts)), after = Set(guestLabels(next.watchedPorts))
-            bridges.append(PlanPreview.Bridge(bridge: displayName(c), datapathID: s.dpidText,
-                                              added: diff.adds.map(\.description), removed: diff.deletes.map(\.description),
-                                              copiesStart: after.subtracting(before).sorted(), copiesStop: before.subtracting(after).sorted()))
-        }
-        return PlanPreview(valid: true, diagnostics: [], bridges: bridges.sorted { $0.bridge < $1.bridge })
-    }
-
     /// Rate-limited log lines: at most a burst of 10 per key, then one a second, with how many were suppressed.
-    private mutating func limitedLog(_ level: LogLine.Level, _ message: String, key: LogLimitKey, now: UInt64, _ fields: [String: String]) -> [ControllerAction] {
+    mutating func limitedLog(_ level: LogLine.Level, _ message: String, key: LogLimitKey, now: UInt64, _ fields: [String: String]) -> [ControllerAction] {
         let (ok, suppressed) = logLimiter.allow(key, now: now)
         guard ok else { return [] }
         var f = fields
