@@ -25,7 +25,11 @@ final class CodecTests: XCTestCase {
                                          packetCount: 10, byteCount: 1000),
                                FlowStats(tableID: 1, priority: 10, cookie: 8, match: Match([.metadata(3)]), instructions: [.applyActions([.popVlan, .output(3)])])]), flags: 0),
         .barrierRequest, .barrierReply,
-        .unhandled(type: MessageType.roleReply.rawValue, body: [0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        .roleReply(role: .master, generationID: 0x0102),
+        .roleRequest(role: .slave, generationID: 7),
+        .bundleControl(bundleID: 3, type: .commitReply, flags: Bundle.atomic),
+        .bundleAdd(bundleID: 3, flags: Bundle.atomic, message: FlowMod(command: .add, priority: 5, instructions: [.applyActions([.normal])])),
+        .unhandled(type: MessageType.getAsyncRequest.rawValue, body: [0, 0, 0, 2, 0, 0, 0, 0]),
     ]
 
     func testEveryMessageRoundTrips() throws {
