@@ -5,7 +5,7 @@ public enum PeerAddress: Hashable, Sendable, CustomStringConvertible {
     /// A TCP peer: numeric host (IPv4 or IPv6) and port.
     case inet(host: String, port: UInt16)
 
-    /// `unix:/run/sipspan/sipspan.sock`, `192.0.2.11:40212` or `[2001:db8::1]:40212`.
+    /// `unix:/var/run/openvswitch/sipspan.sock`, `192.0.2.11:40212` or `[2001:db8::1]:40212`.
     public var description: String {
         switch self {
         case let .unix(path): return "unix:\(path)"

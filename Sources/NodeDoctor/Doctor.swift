@@ -4,12 +4,12 @@ import ProxmoxInventory
 /// The read-only checks of `sipspan doctor`: a node's OVS, its ifupdown2 configuration and, where
 /// present, what Proxmox and the policies say about its guests. Pure: everything is passed in.
 public struct Doctor: Sendable {
-    /// The controller target the guide uses (`unix:/run/sipspan/sipspan.sock` in per-node mode).
+    /// The controller target the guide uses (`unix:/var/run/openvswitch/sipspan.sock` in per-node mode).
     public var controller: String
     public var monitorVLAN: UInt16
     public var interfacesPath: String
 
-    public init(controller: String = "unix:/run/sipspan/sipspan.sock", monitorVLAN: UInt16 = 4094, interfacesPath: String = "/etc/network/interfaces") {
+    public init(controller: String = "unix:/var/run/openvswitch/sipspan.sock", monitorVLAN: UInt16 = 4094, interfacesPath: String = "/etc/network/interfaces") {
         self.controller = controller; self.monitorVLAN = monitorVLAN; self.interfacesPath = interfacesPath
     }
 
@@ -35,6 +35,12 @@ public struct Doctor: Sendable {
             } else if interfaces != nil, !extras.contains(where: { $0.contains("set-controller") }) {
                 out.append(Finding(b.name, "controller \(b.controllers.joined(separator: " ")) is not set by an ovs_extra line: the next ifreload -a (Apply Configuration in the Proxmox UI, an SDN apply) removes it and copies stop silently",
                                    fix: "ovs_extra set-controller \(b.name) \(b.controllers.joined(separator: " "))   (\(here))"))
+            }
+            // ovs-vswitchd connects to a unix: controller only under its own run directory, compared as
+            // text ("possibility for remote exploit" otherwise): such a bridge is never programmed.
+            for c in b.controllers where c.hasPrefix("unix:") && !c.hasPrefix("unix:/var/run/openvswitch/") {
+                out.append(Finding(b.name, "controller \(c) is refused by ovs-vswitchd: it connects to unix: controllers only under /var/run/openvswitch/ (literally), so this bridge is never programmed and fails open",
+                                   fix: "ovs_extra set-controller \(b.name) \(controller)   (\(here)); serve --listen \(controller)"))
             }
             if b.failMode == "secure" {
                 out.append(Finding(b.name, "fail_mode=secure: without its controller this bridge forwards nothing (with no flows) instead of falling back to NORMAL",

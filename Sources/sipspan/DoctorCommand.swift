@@ -23,7 +23,7 @@ struct DoctorCommand: ParsableCommand {
     var policy: [String] = []
 
     @Option(name: .long, help: "The controller target the fixes name.")
-    var controller: String = "unix:/run/sipspan/sipspan.sock"
+    var controller: String = "unix:/var/run/openvswitch/sipspan.sock"
 
     @Option(name: .long, help: "Access VLAN of the monitor NICs.")
     var monitorVlan: UInt16 = 4094

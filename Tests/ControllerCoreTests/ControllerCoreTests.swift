@@ -56,7 +56,7 @@ struct CoreHarness {
         return all
     }
 
-    mutating func accept(_ peer: PeerAddress = .unix(path: "/run/sipspan/sipspan.sock"), certificate: String? = nil) -> ConnectionID? {
+    mutating func accept(_ peer: PeerAddress = .unix(path: "/var/run/openvswitch/sipspan.sock"), certificate: String? = nil) -> ConnectionID? {
         let (id, a) = core.accept(peer: peer, now: now)
         run(a)
         guard let id else { return nil }
@@ -88,7 +88,7 @@ struct CoreHarness {
     }
 
     /// A connected, confirmed bridge.
-    mutating func bridge(dpid: UInt64, peer: PeerAddress = .unix(path: "/run/sipspan/sipspan.sock"), certificate: String? = nil) -> ConnectionID? {
+    mutating func bridge(dpid: UInt64, peer: PeerAddress = .unix(path: "/var/run/openvswitch/sipspan.sock"), certificate: String? = nil) -> ConnectionID? {
         guard let id = accept(peer, certificate: certificate) else { return nil }
         handshake(id, dpid: dpid)
         return id
@@ -353,7 +353,7 @@ final class InventoryAndWarningTests: XCTestCase {
     func testStatusNamesTheNodeFromThePeerAddressAndLabelsGuests() throws {
         var h = CoreHarness(policy: CoreHarness.policy(watching: [101]), inventory: Self.inventory())
         _ = try XCTUnwrap(h.bridge(dpid: 2, peer: .inet(host: "192.0.2.12", port: 41000)))
-        _ = try XCTUnwrap(h.bridge(dpid: 1, peer: .unix(path: "/run/sipspan/sipspan.sock")))
+        _ = try XCTUnwrap(h.bridge(dpid: 1, peer: .unix(path: "/var/run/openvswitch/sipspan.sock")))
         _ = try XCTUnwrap(h.accept(.inet(host: "198.51.100.1", port: 1)))
         h.advance(3)
         let s = h.core.status(now: h.now)
@@ -362,7 +362,7 @@ final class InventoryAndWarningTests: XCTestCase {
         XCTAssertEqual(s.inventoryGuests, 3)
         XCTAssertEqual(s.bridges.map(\.displayName), ["?", "pve1/vmbr0", "pve2/vmbr0"], "ordered by datapath id; a peer in its handshake first")
         XCTAssertEqual(s.bridges.map(\.state), [.awaitingHello, .ready, .ready])
-        XCTAssertEqual(s.bridges.map(\.peer), ["198.51.100.1:1", "unix:/run/sipspan/sipspan.sock", "192.0.2.12:41000"])
+        XCTAssertEqual(s.bridges.map(\.peer), ["198.51.100.1:1", "unix:/var/run/openvswitch/sipspan.sock", "192.0.2.12:41000"])
         XCTAssertEqual(s.bridges[1].watchedGuests, ["101 (sip-proxy-1)"])
         XCTAssertEqual(s.bridges[1].monitorPorts, ["tap900i1"])
         XCTAssertEqual(s.bridges[1].connectedSeconds, 3)

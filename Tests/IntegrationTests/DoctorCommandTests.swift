@@ -18,7 +18,7 @@ final class DoctorCommandTests: XCTestCase {
         try Fixtures.interfaces.write(toFile: interfaces, atomically: true, encoding: .utf8)
         // Right, as the guide says: then each test breaks one thing.
         try lab.ovs.addBridge("vmbr0", dpid: nil, ports: [("tap101i0", 1, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)])
-        try lab.ovs.vsctl(["set-controller", "vmbr0", "unix:/run/sipspan/sipspan.sock", "--", "set", "bridge", "vmbr0", "fail-mode=standalone", "protocols=OpenFlow10,OpenFlow13"])
+        try lab.ovs.vsctl(["set-controller", "vmbr0", "unix:/var/run/openvswitch/sipspan.sock", "--", "set", "bridge", "vmbr0", "fail-mode=standalone", "protocols=OpenFlow10,OpenFlow13"])
     }
 
     override func tearDown() { lab?.stop() }
@@ -39,7 +39,7 @@ final class DoctorCommandTests: XCTestCase {
             ("trunks", ["set", "bridge", "vmbr0", "protocols=OpenFlow10,OpenFlow13", "--", "set", "port", "bond0", "trunks=1-4093"], "fix: ovs-vsctl set port bond0 trunks=0-4093"),
             ("monitor tag", ["clear", "port", "bond0", "trunks", "--", "clear", "port", "tap900i1", "tag"], "fix: qm set 900 --net1 virtio=BC:24:11:00:09:01,bridge=vmbr0,tag=4094,firewall=0"),
             ("non-monitor on the monitor VLAN", ["set", "port", "tap900i1", "tag=4094", "--", "set", "port", "tap101i0", "tag=4094"], "port tap101i0: on the monitor VLAN 4094 but no monitor"),
-            ("no controller", ["clear", "port", "tap101i0", "tag", "--", "del-controller", "vmbr0"], "fix: ovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock"),
+            ("no controller", ["clear", "port", "tap101i0", "tag", "--", "del-controller", "vmbr0"], "fix: ovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock"),
         ]
         for (what, change, expected) in mistakes {
             try lab.ovs.vsctl(change)
@@ -55,7 +55,7 @@ final class DoctorCommandTests: XCTestCase {
     }
 
     func testAControllerNotPersistedInOvsExtraAndAWatchedNICOffOVS() throws {
-        try Fixtures.interfaces.replacingOccurrences(of: "\tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock\n", with: "")
+        try Fixtures.interfaces.replacingOccurrences(of: "\tovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock\n", with: "")
             .write(toFile: interfaces, atomically: true, encoding: .utf8)
         try pve.guest(101, "name: sip\nnet0: virtio=BC:24:11:00:01:01,bridge=vmbr0\nnet1: virtio=BC:24:11:00:01:11,bridge=vmbr1\n")
         let r = try doctor()

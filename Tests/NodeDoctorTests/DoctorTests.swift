@@ -7,7 +7,8 @@ import XCTest
 /// `sipspan doctor`'s checks on fixtures in the real formats: ovs-vsctl's JSON, ifupdown2's interfaces, pmxcfs.
 final class DoctorTests: XCTestCase {
     static func ovs(failMode: String = "standalone", protocols: String = "[\"set\",[\"OpenFlow10\",\"OpenFlow13\"]]", controller: Bool = true,
-                    bondTrunks: String = "[\"set\",[]]", monitorTag: String = "4094", extraPort: (name: String, tag: String)? = nil) throws -> OVSSnapshot {
+                    bondTrunks: String = "[\"set\",[]]", monitorTag: String = "4094", extraPort: (name: String, tag: String)? = nil,
+                    target: String = "unix:/var/run/openvswitch/sipspan.sock") throws -> OVSSnapshot {
         let ports = [("p1", "bond0", "[\"set\",[]]", bondTrunks), ("p2", "tap101i0", "[\"set\",[]]", "[\"set\",[]]"), ("p3", "tap900i1", monitorTag, "[\"set\",[]]"),
                      ("p4", "vmbr0", "[\"set\",[]]", "[\"set\",[]]")] + (extraPort.map { [("p5", $0.name, $0.tag, "[\"set\",[]]")] } ?? [])
         let portRows = ports.map { "[[\"uuid\",\"\($0.0)\"],\"\($0.1)\",\($0.2),\($0.3)]" }.joined(separator: ",")
@@ -15,7 +16,7 @@ final class DoctorTests: XCTestCase {
         let bridges = "{\"data\":[[\"vmbr0\",\(controller ? "[\"uuid\",\"c1\"]" : "[\"set\",[]]"),\"\(failMode)\",\(protocols),[\"set\",[\(portRefs)]]]],\"headings\":[\"name\",\"controller\",\"fail_mode\",\"protocols\",\"ports\"]}"
         return try OVSSnapshot.parse(bridges: Array(bridges.utf8),
                                      ports: Array("{\"data\":[\(portRows)],\"headings\":[\"_uuid\",\"name\",\"tag\",\"trunks\"]}".utf8),
-                                     controllers: Array("{\"data\":[[[\"uuid\",\"c1\"],\"unix:/run/sipspan/sipspan.sock\"]],\"headings\":[\"_uuid\",\"target\"]}".utf8))
+                                     controllers: Array("{\"data\":[[[\"uuid\",\"c1\"],\"\(target)\"]],\"headings\":[\"_uuid\",\"target\"]}".utf8))
     }
 
     static let goodInterfaces = Fixtures.interfaces
@@ -44,11 +45,18 @@ final class DoctorTests: XCTestCase {
     func testEachMistakeIsOneFindingWithItsFix() throws {
         let noController = run(try Self.ovs(controller: false))
         XCTAssertEqual(noController.map(\.subject), ["vmbr0"])
-        XCTAssertTrue(noController.first?.fix.hasPrefix("ovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock") ?? false, "\(noController)")
+        XCTAssertTrue(noController.first?.fix.hasPrefix("ovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock") ?? false, "\(noController)")
 
-        let notPersisted = run(try Self.ovs(), interfaces: Self.goodInterfaces.replacingOccurrences(of: "\tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock\n", with: ""))
+        let notPersisted = run(try Self.ovs(), interfaces: Self.goodInterfaces.replacingOccurrences(of: "\tovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock\n", with: ""))
         XCTAssertEqual(notPersisted.count, 1)
         XCTAssertTrue(notPersisted.first?.problem.contains("ifreload -a") ?? false)
+
+        // A unix: controller outside OVS's run directory: ovs-vswitchd refuses to connect to it.
+        let elsewhere = run(try Self.ovs(target: "unix:/run/sipspan/sipspan.sock"),
+                            interfaces: Self.goodInterfaces.replacingOccurrences(of: "unix:/var/run/openvswitch/sipspan.sock", with: "unix:/run/sipspan/sipspan.sock"))
+        XCTAssertEqual(elsewhere.count, 1, "\(elsewhere)")
+        XCTAssertTrue(elsewhere.first?.problem.contains("refused by ovs-vswitchd") ?? false)
+        XCTAssertTrue(elsewhere.first?.fix.hasPrefix("ovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock") ?? false)
 
         let secure = run(try Self.ovs(failMode: "secure"))
         XCTAssertEqual(secure.map { String($0.problem.prefix(16)) }, ["fail_mode=secure"])

@@ -226,7 +226,7 @@ final class InventoryWarningsTests: XCTestCase {
             \taddress 192.0.2.11/24
             \tovs_type OVSBridge
             \tovs_ports eno1
-            \tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock
+            \tovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock
 
             auto vmbr1
             iface vmbr1 inet manual

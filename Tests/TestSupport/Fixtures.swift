@@ -19,7 +19,7 @@ public enum Fixtures {
         \tgateway 192.0.2.1
         \tovs_type OVSBridge
         \tovs_ports bond0
-        \tovs_extra set-controller vmbr0 unix:/run/sipspan/sipspan.sock
+        \tovs_extra set-controller vmbr0 unix:/var/run/openvswitch/sipspan.sock
         \tovs_extra set bridge vmbr0 fail-mode=standalone protocols=OpenFlow10,OpenFlow13
 
         auto vmbr1
