@@ -29,6 +29,8 @@ let package = Package(
         // The controller's decisions as a state machine: connections, datapath ownership, reloads, policy,
         // inventory, warnings, status, preview -> [actions]. Pure, no I/O, no clock.
         .target(name: "ControllerCore", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory"]),
+        // SIP and SDP as per-call media copies need them (issue 20): messages, offers/answers, endpoints. Pure.
+        .target(name: "SIPMedia"),
         // OpenSSL as a system library (TLS for ssl: controllers).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy", "TestSupport"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ControllerCoreTests", dependencies: ["ControllerCore", "SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy", "ProxmoxInventory"]),
+        .testTarget(name: "SIPMediaTests", dependencies: ["SIPMedia"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport", "Controller", "ControllerCore"]),
     ]
 )
