@@ -47,8 +47,8 @@ extension ControllerCore {
         let reloadID = nextReload
         nextReload += 1
         var reload = PolicyReload(kind: kind, reason: reason, detectedAt: detectedAt)
+        let context = planningContext(now: now)
         for id in byDatapath.values.sorted() {
-            let context = planningContext(now: now)
             guard let actions = connections[id]?.session.handle(.planChanged(reload: reloadID), now: now, context: context) else { continue }
             var sent = (added: 0, removed: 0)
             for case let .changeSent(added, removed, _) in actions { sent.added += added; sent.removed += removed }

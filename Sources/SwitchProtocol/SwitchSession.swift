@@ -451,18 +451,15 @@ public struct SwitchSession: Sendable {
     /// Recomputes the desired flows and sends the difference, confirmed by one barrier.
     private mutating func reconcile(_ reason: ReconcileReason, reload: Int?, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         guard case var .ready(r) = state else { return }
-        // A newer sipspan's flows are never rewritten by an older one, and a standby never writes:
-        // nothing is sent (the plan is kept for status; the audit notices when things change).
-        if newerLayout != nil || context.role == .slave || demoted {
-            if context.role == .slave || demoted {
-                plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys))
-            }
+        // A newer sipspan's flows are never rewritten (nor planned) by an older one; a standby, or a
+        // session another master has demoted, plans (for status) but sends nothing.
+        if newerLayout == nil {
+            plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys))
+        }
+        guard newerLayout == nil, context.role != .slave, !demoted, let newPlan = plan else {
             if reason != .connect { confirmIfFirst(now: now, into: &out) }
             return
         }
-        let newPlan = context.planner.plan(policy: context.policy, ports: ports, macs: macs,
-                                           knownMACs: context.inventory.macs(forPorts: ports.keys))
-        plan = newPlan
         if newPlan.notices != lastNotices {
             for n in newPlan.notices where !lastNotices.contains(n) {
                 out.append(.log(LogLine(.warning, "bridge has watched NICs but no monitor", ["dpid": dpidText, "bridge": bridgeName, "detail": n])))
