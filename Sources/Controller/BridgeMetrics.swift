@@ -22,6 +22,24 @@ enum BridgeMetrics {
                ready.flatMap { b in b.watchedGuests.map { ([("bridge", b.displayName), ("guest", $0)], 1) } })
         family("sipspan_guest_copied_frames_total", "counter", "Frames copied per watched guest and bridge (flow counters as of the last sync or audit; restart when flows are re-added).",
                ready.flatMap { b in b.copiedFrames.sorted { $0.key < $1.key }.map { ([("bridge", b.displayName), ("guest", $0.key)], $0.value) } })
+        let media = ready.compactMap { b in b.media.map { (b, $0) } }
+        func mediaFamily(_ name: String, _ type: String, _ help: String, _ value: (MediaStatus) -> Int) {
+            family(name, type, help, media.map { ([("bridge", $0.0.displayName), ("node", $0.0.node ?? "")], value($0.1)) })
+        }
+        mediaFamily("sipspan_media_calls_active", "gauge", "Calls with per-call media copy flows on the bridge.") { $0.activeCalls }
+        mediaFamily("sipspan_media_calls_tracked", "gauge", "Calls followed from their SIP (offer/answer pending or complete).") { $0.trackedCalls }
+        mediaFamily("sipspan_media_flows", "gauge", "Per-call media flows of this sipspan's calls.") { $0.flows }
+        mediaFamily("sipspan_media_adopted_flows", "gauge", "Per-call media flows of a previous sipspan, left to expire.") { $0.adoptedFlows }
+        family("sipspan_media_guest_flows", "gauge", "Per-call media flows per watched NIC.",
+               media.flatMap { b, m in m.flowsByNIC.sorted { $0.key < $1.key }.map { ([("bridge", b.displayName), ("nic", $0.key)], $0.value) } })
+        mediaFamily("sipspan_media_calls_started_total", "counter", "Calls whose media copies started (since the bridge connected).") { $0.counters.callsStarted }
+        mediaFamily("sipspan_media_calls_ended_total", "counter", "Calls whose media copies ended.") { $0.counters.callsEnded }
+        mediaFamily("sipspan_media_calls_refused_total", "counter", "Calls given SIP copies only: a media flow budget used up, or the call table full.") {
+            $0.counters.refusedBudget + $0.counters.refusedTable
+        }
+        mediaFamily("sipspan_media_packet_ins_total", "counter", "SIP frames received from the copy flows (PACKET_IN).") { $0.counters.packetIns }
+        mediaFamily("sipspan_media_packet_ins_limited_total", "counter", "SIP PACKET_INs dropped by the rate limit.") { $0.counters.packetInsLimited }
+        mediaFamily("sipspan_media_sdp_failures_total", "counter", "SDP bodies that did not parse (the call kept what it had).") { $0.counters.sdpFailures }
         family("sipspan_warnings", "gauge", "Warnings about the policy against the cluster (see sipspan status).",
                [([], status.warnings.count)])
         return Array(out.utf8)

@@ -43,7 +43,10 @@ extension ControllerCore {
                                 watchedGuests: guestLabels(s.plan?.watchedPorts ?? []), copiedFrames: copied,
                                 atomicChanges: s.bundles, writing: role != .slave && !s.demoted && s.newerLayout == nil, learnedMACs: s.macs.count, flowModsSent: s.flowModsSent,
                                 notices: (s.plan?.notices ?? []) + s.conflicts.map { "not installed, an operator's flow holds its place: \($0)" }
-                                    + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []))
+                                    + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []),
+                                media: s.media.isActive || s.media.activeFlows + s.media.adoptedFlows > 0 ? MediaStatus(
+                                    activeCalls: s.media.activeCalls, trackedCalls: s.media.trackedCalls, flows: s.media.activeFlows,
+                                    flowsByNIC: s.media.flowsByNIC, adoptedFlows: s.media.adoptedFlows, counters: s.media.counters) : nil)
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
                                 warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,

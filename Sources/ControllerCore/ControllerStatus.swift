@@ -1,3 +1,4 @@
+import MediaTracking
 import SwitchProtocol
 
 /// One bridge connection as `sipspan status` shows it.
@@ -27,9 +28,24 @@ public struct BridgeStatus: Codable, Sendable {
     public let learnedMACs: Int
     public let flowModsSent: Int
     public let notices: [String]
+    /// Per-call media copies on this bridge (nil when no watched NIC of it has `media:`).
+    public let media: MediaStatus?
 
     /// `node/bridge` when the node is known, else the bridge's name.
     public var displayName: String { BridgeName.display(node: node, bridge: bridge) }
+}
+
+/// Per-call media copies on one bridge.
+public struct MediaStatus: Codable, Sendable {
+    /// Calls with media flows now, and calls followed (offer/answer pending or complete).
+    public let activeCalls: Int
+    public let trackedCalls: Int
+    /// Media flows of those calls, in total and per watched guest NIC.
+    public let flows: Int
+    public let flowsByNIC: [String: Int]
+    /// Media flows of a previous sipspan found on the bridge, left to expire by their idle timeout.
+    public let adoptedFlows: Int
+    public let counters: MediaCounters
 }
 
 /// The whole controller as `sipspan status` shows it.

@@ -13,6 +13,8 @@ public struct BridgePlan: Hashable, Sendable {
     public let notices: [String]
     /// Ports whose guest MACs are learned from PACKET_IN.
     public let learningPorts: Set<UInt32>
+    /// Watched NICs with per-call media copies (their SIP also goes to the controller), by name.
+    public let mediaNICs: [MediaNIC]
 }
 
 /// Computes a bridge's desired flows from (policies, ports, learned MACs). Pure and deterministic.
@@ -59,10 +61,12 @@ public struct FlowPlanner: Sendable {
         var copies = CopyFlows(layout: layout)
         copies.sip(targets)
         copies.fragments(targets)
+        let mediaNICs = targets.mediaNICs
+        copies.mediaDeliverySets(mediaNICs)
         let (learning, learningPorts) = LearningFlows.build(targets, packetBytes: learningPacketBytes, layout: layout)
         let flows = [normalFlow] + GuardFlows.build(targets, monitorVLAN: monitorVLAN, layout: layout) + copies.flows + learning
             + DeliveryFlows.build(copies.deliverySets, layout: layout)
         return BridgePlan(flows: flows.sorted(), watchedPorts: targets.watched, monitorPorts: targets.monitorNames.sorted(),
-                          notices: targets.notices, learningPorts: learningPorts)
+                          notices: targets.notices, learningPorts: learningPorts, mediaNICs: mediaNICs)
     }
 }

@@ -28,6 +28,8 @@ struct BridgeTargets {
     /// Ports the inventory gives MACs for (no learning there).
     let knownMACs: [String: [MACAddress]]
     let notices: [String]
+    /// Watched NICs with per-call media copies: selection and targets (of the sessions with `media:`).
+    let media: [String: (selection: MediaCopy, targets: Set<DeliveryTarget>)]
 
     init(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable, knownMACs: [String: [MACAddress]]) {
         self.ports = ports
@@ -62,12 +64,17 @@ struct BridgeTargets {
         let segments = TrafficSegments(policy.sessions.enumerated().filter { targetsOfSession[$0.offset] != nil }.flatMap(\.element.traffic))
         var targets: [String: [TrafficClass.L4: [Int: Set<DeliveryTarget>]]] = [:]
         var unmonitored: [Int: [String]] = [:]
+        var media: [String: (selection: MediaCopy, targets: Set<DeliveryTarget>)] = [:]
         for (name, p) in zip(names, parsed) where !monitorNames.contains(name) && !tunnelNames.contains(name) {
             guard let ofport = ports[name] else { continue }
             for s in policy.watchIndex.sessions(selecting: name, parsed: p) {
                 let session = policy.sessions[s]
                 guard let set = targetsOfSession[s] else { unmonitored[s, default: []].append(name); continue }
                 let to = set.subtracting([.port(ofport)])
+                if session.media != .none, !to.isEmpty {
+                    let m = media[name]
+                    media[name] = (max(m?.selection ?? .none, session.media), (m?.targets ?? []).union(to))
+                }
                 for t in session.traffic {
                     for i in segments.indices(of: t) { targets[name, default: [:]][t.proto, default: [:]][i, default: []].formUnion(to) }
                 }
@@ -95,5 +102,14 @@ struct BridgeTargets {
         portsWithMACs = watched.filter { guestMACs[$0] != nil }
         self.allTargets = allTargets
         self.notices = notices
+        self.media = media.filter { targets[$0.key] != nil }
+    }
+
+    /// The media NICs among the watched ports, sorted by name.
+    var mediaNICs: [MediaNIC] {
+        media.keys.sorted().compactMap { name in
+            guard let port = ports[name], let m = media[name] else { return nil }
+            return MediaNIC(name: name, port: port, macs: guestMACs[name] ?? [], selection: m.selection, targets: m.targets.sorted())
+        }
     }
 }

@@ -29,11 +29,16 @@ struct CopyFlows {
     /// Later fragments of IPv4 and IPv6 datagrams.
     static let fragmentMatches: [([OXMField], UInt16)] = ethTypes.map { ([.ethType($0), .ipFragLater], 0) }
 
-    /// Copy flows for `base` (who) × `tails` (what: L3/L4 fields and a priority offset), delivered to `set`.
-    private mutating func add(priority: UInt16, base: [OXMField], tails: [([OXMField], UInt16)], to set: Set<DeliveryTarget>) {
+    /// The whole frame to the controller (OFPCML_NO_BUFFER): the SIP of NICs with per-call media copies.
+    static let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff)
+
+    /// Copy flows for `base` (who) × `tails` (what: L3/L4 fields and a priority offset), delivered to
+    /// `set`; with `inspect`, each frame also goes whole to the controller (for its SDP).
+    private mutating func add(priority: UInt16, base: [OXMField], tails: [([OXMField], UInt16)], to set: Set<DeliveryTarget>, inspect: Bool = false) {
         let sorted = set.sorted()
         deliverySets.insert(sorted)
-        let instructions: [Instruction] = [.applyActions([.normal]), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
+        let actions: [Action] = inspect ? [.normal, CopyFlows.toController] : [.normal]
+        let instructions: [Instruction] = [.applyActions(actions), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
         let cookie = FlowCookie.cookie(.copy, layout: layout)
         flows += tails.map { tail, offset in Flow(priority: priority + offset, match: Match(base + tail), instructions: instructions, cookie: cookie) }
     }
@@ -45,10 +50,11 @@ struct CopyFlows {
             guard let ofport = t.ports[name], let byProto = t.targets[name] else { continue }
             for proto in TrafficClass.L4.allCases {
                 guard let sets = byProto[proto] else { continue }
+                let inspect = t.media[name] != nil
                 for (first, last, set) in t.segments.runs(proto, sets) {
                     let tails = CopyFlows.sipMatches(proto, first, last)
-                    add(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], tails: tails, to: set)
-                    for mac in t.guestMACs[name] ?? [] { add(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], tails: tails, to: set) }
+                    add(priority: FlowPriority.copyFromGuest, base: [.inPort(ofport)], tails: tails, to: set, inspect: inspect)
+                    for mac in t.guestMACs[name] ?? [] { add(priority: FlowPriority.copyToGuest, base: [.ethDst(mac)], tails: tails, to: set, inspect: inspect) }
                 }
                 for other in t.portsWithMACs where other != name {
                     guard let otherSets = t.targets[other]?[proto] else { continue }
@@ -60,10 +66,22 @@ struct CopyFlows {
                     for (first, last, set) in t.segments.runs(proto, pairSets) {
                         for mac in t.guestMACs[other] ?? [] {
                             add(priority: FlowPriority.copyBetweenGuests, base: [.inPort(ofport), .ethDst(mac)],
-                                tails: CopyFlows.sipMatches(proto, first, last), to: set)
+                                tails: CopyFlows.sipMatches(proto, first, last), to: set, inspect: t.media[name] != nil || t.media[other] != nil)
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The delivery sets per-call media flows use: each media NIC's, and the union of every pair
+    /// of them (a call between two watched guests is copied once, to both NICs' targets).
+    mutating func mediaDeliverySets(_ nics: [MediaNIC]) {
+        for (i, a) in nics.enumerated() {
+            deliverySets.insert(a.targets)
+            for b in nics[(i + 1)...] where !a.macs.isEmpty || !b.macs.isEmpty {
+                let union = Set(a.targets).union(b.targets)
+                if union.count > a.targets.count || union.count > b.targets.count { deliverySets.insert(union.sorted()) }
             }
         }
     }

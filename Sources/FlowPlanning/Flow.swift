@@ -6,6 +6,8 @@ public struct FlowKey: Hashable, Comparable, Sendable {
     public let priority: UInt16
     public let match: Match
 
+    public init(table: UInt8, priority: UInt16, match: Match) { self.table = table; self.priority = priority; self.match = match }
+
     public static func < (a: FlowKey, b: FlowKey) -> Bool {
         if a.table != b.table { return a.table < b.table }
         if a.priority != b.priority { return a.priority > b.priority }

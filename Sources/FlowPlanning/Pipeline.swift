@@ -18,6 +18,8 @@ public enum Pipeline {
         public let table: Table
         public let cookie: FlowCookie.Kind
         public let priorities: Set<UInt16>
+        /// Part of a bridge's plan (false: installed per call, outside the plan).
+        public var planned: Bool = true
     }
 
     public static let concerns: [Concern] = [
@@ -28,6 +30,8 @@ public enum Pipeline {
                              FlowPriority.copyBetweenGuests, FlowPriority.copyBetweenGuests + 1]),
         Concern(name: "fragment copies (CopyFlows.fragments)", table: .classify, cookie: .copy,
                 priorities: [FlowPriority.fragmentFromGuest, FlowPriority.fragmentToGuest, FlowPriority.fragmentBetweenGuests]),
+        Concern(name: "per-call media copies (MediaFlows, installed per call)", table: .classify, cookie: .media,
+                priorities: [FlowPriority.mediaToGuest, FlowPriority.mediaFromGuest, FlowPriority.mediaBetweenGuests], planned: false),
         Concern(name: "MAC learning (LearningFlows)", table: .classify, cookie: .learning, priorities: [FlowPriority.learnUnknown, FlowPriority.learnKnown]),
         Concern(name: "delivery (DeliveryFlows)", table: .deliver, cookie: .delivery, priorities: [FlowPriority.deliveryTagged, FlowPriority.deliveryUntagged]),
     ]

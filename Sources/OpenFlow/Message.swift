@@ -30,6 +30,28 @@ public struct PacketIn: Hashable, Sendable {
     public var ethernetSource: MACAddress? { data.count >= 12 ? MACAddress(bytes: Array(data[6..<12])) : nil }
 }
 
+/// OFPT_FLOW_REMOVED: a flow that had OFPFF_SEND_FLOW_REM left the table.
+public struct FlowRemoved: Hashable, Sendable {
+    /// OFPRR_*: why it was removed.
+    public enum Reason: UInt8, Sendable { case idleTimeout = 0, hardTimeout = 1, delete = 2, groupDelete = 3, meterDelete = 4, eviction = 5 }
+    public var cookie: UInt64
+    public var priority: UInt16
+    /// The raw OFPRR_* value (`Reason(rawValue:)` names the known ones).
+    public var reason: UInt8
+    public var tableID: UInt8
+    public var durationSeconds: UInt32
+    public var idleTimeout: UInt16
+    public var packetCount: UInt64
+    public var byteCount: UInt64
+    public var match: Match
+    public init(cookie: UInt64, priority: UInt16, reason: UInt8, tableID: UInt8, durationSeconds: UInt32 = 0, idleTimeout: UInt16 = 0,
+                packetCount: UInt64 = 0, byteCount: UInt64 = 0, match: Match) {
+        self.cookie = cookie; self.priority = priority; self.reason = reason; self.tableID = tableID
+        self.durationSeconds = durationSeconds; self.idleTimeout = idleTimeout; self.packetCount = packetCount; self.byteCount = byteCount
+        self.match = match
+    }
+}
+
 /// OFPT_PORT_STATUS reason.
 public enum PortStatusReason: UInt8, Sendable { case add = 0, delete = 1, modify = 2 }
 
@@ -47,6 +69,7 @@ public enum Message: Hashable, Sendable {
     case setConfig(flags: UInt16, missSendLength: UInt16)
     case packetIn(PacketIn)
     case portStatus(reason: PortStatusReason, port: PortDescription)
+    case flowRemoved(FlowRemoved)
     case flowMod(FlowMod)
     case multipartRequest(MultipartRequest, flags: UInt16)
     case multipartReply(MultipartReply, flags: UInt16)
@@ -75,6 +98,7 @@ public enum Message: Hashable, Sendable {
         case .setConfig: return MessageType.setConfig.rawValue
         case .packetIn: return MessageType.packetIn.rawValue
         case .portStatus: return MessageType.portStatus.rawValue
+        case .flowRemoved: return MessageType.flowRemoved.rawValue
         case .flowMod: return MessageType.flowMod.rawValue
         case .multipartRequest: return MessageType.multipartRequest.rawValue
         case .multipartReply: return MessageType.multipartReply.rawValue
@@ -114,6 +138,10 @@ public enum Message: Hashable, Sendable {
             p.match.encode(into: &w); w.zeros(2); w.append(p.data)
         case let .portStatus(reason, port):
             w.u8(reason.rawValue); w.zeros(7); port.encode(into: &w)
+        case let .flowRemoved(f):
+            w.u64(f.cookie); w.u16(f.priority); w.u8(f.reason); w.u8(f.tableID)
+            w.u32(f.durationSeconds); w.u32(0); w.u16(f.idleTimeout); w.u16(0)
+            w.u64(f.packetCount); w.u64(f.byteCount); f.match.encode(into: &w)
         case let .flowMod(fm):
             fm.encodeBody(into: &w)
         case let .multipartRequest(req, flags):
@@ -205,6 +233,15 @@ public enum Message: Hashable, Sendable {
             let port = try PortDescription.decode(&r)
             try expectEmpty(r, "port_status")
             return .portStatus(reason: reason, port: port)
+        case .flowRemoved:
+            let cookie = try r.u64("flow_removed.cookie"), priority = try r.u16(), reason = try r.u8(), table = try r.u8()
+            let seconds = try r.u32(); _ = try r.u32()
+            let idle = try r.u16(); _ = try r.u16()
+            let packets = try r.u64(), bytes = try r.u64()
+            let match = try Match.decode(&r)
+            try expectEmpty(r, "flow_removed")
+            return .flowRemoved(FlowRemoved(cookie: cookie, priority: priority, reason: reason, tableID: table, durationSeconds: seconds,
+                                            idleTimeout: idle, packetCount: packets, byteCount: bytes, match: match))
         case .flowMod:
             let fm = try FlowMod.decodeBody(&r)
             return .flowMod(fm)

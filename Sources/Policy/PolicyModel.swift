@@ -123,6 +123,19 @@ public struct Collector: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 }
 
+/// What of the watched calls' media a session copies (`media:`), besides their SIP.
+public enum MediaCopy: String, Hashable, Comparable, Sendable, CaseIterable {
+    /// SIP only (the default).
+    case none
+    /// The RTCP of each call's negotiated streams (the RTP port with rtcp-mux on both sides).
+    case rtcp
+    /// RTP and RTCP.
+    case rtp
+
+    public static func < (a: MediaCopy, b: MediaCopy) -> Bool { a.rank < b.rank }
+    private var rank: Int { self == .none ? 0 : self == .rtcp ? 1 : 2 }
+}
+
 /// One policy file: one mirror session.
 public struct MirrorSession: Hashable, Sendable {
     public let name: String
@@ -133,13 +146,15 @@ public struct MirrorSession: Hashable, Sendable {
     public let traffic: [TrafficClass]
     /// Remote collectors receiving copies through each node's tunnel port.
     public let collectors: [Collector]
+    /// Per-call media copies (`media:`).
+    public let media: MediaCopy
     /// Where each selector is written (for warnings about what it names).
     public let locations: [PortSelector: SourceLocation]
 
     public init(name: String, file: String, monitors: [PortSelector], watch: WatchSet, traffic: [TrafficClass] = [.sipUDP],
-                collectors: [Collector] = [], locations: [PortSelector: SourceLocation] = [:]) {
+                collectors: [Collector] = [], media: MediaCopy = .none, locations: [PortSelector: SourceLocation] = [:]) {
         self.name = name; self.file = file; self.monitors = monitors; self.watch = watch; self.traffic = TrafficClass.merged(traffic)
-        self.collectors = collectors; self.locations = locations
+        self.collectors = collectors; self.media = media; self.locations = locations
     }
 
     /// The session with `tag:` and `pool:` selectors replaced by the VMs they name now.
@@ -163,7 +178,8 @@ public struct MirrorSession: Hashable, Sendable {
         case .all: w = .all
         case let .ports(list): w = .ports(expand(list))
         }
-        return MirrorSession(name: name, file: file, monitors: expand(monitors), watch: w, traffic: traffic, collectors: collectors, locations: locations)
+        return MirrorSession(name: name, file: file, monitors: expand(monitors), watch: w, traffic: traffic, collectors: collectors,
+                             media: media, locations: locations)
     }
 
     /// Every selector of the session (monitors first).
@@ -180,7 +196,8 @@ public struct MirrorSession: Hashable, Sendable {
         case let .ports(p): w = p.isEmpty ? "nothing" : p.map(\.description).joined(separator: ", ")
         }
         let m = (monitors.map(\.description) + collectors.map(\.description)).joined(separator: ", ")
-        return "\(name): monitor \(m); watch \(w); traffic \(traffic.map(\.description).joined(separator: ", "))"
+        let media = self.media == .none ? "" : "; media \(self.media.rawValue)"
+        return "\(name): monitor \(m); watch \(w); traffic \(traffic.map(\.description).joined(separator: ", "))\(media)"
     }
 }
 

@@ -186,7 +186,7 @@ public struct PolicyParser {
         return true
     }
 
-    private static let topKeys = ["name", "monitor", "watch", "traffic"]
+    private static let topKeys = ["name", "monitor", "watch", "traffic", "media"]
 
     private mutating func session(from root: Node, defaultName: String) -> MirrorSession? {
         guard visit(root) else { return nil }
@@ -195,6 +195,7 @@ public struct PolicyParser {
             return nil
         }
         var name: String? = nil, monitors: [PortSelector]? = nil, watch: WatchSet? = nil, traffic: [TrafficClass]? = nil
+        var media: MediaCopy? = nil
         var monitorNode: Node? = nil, watchKeyNode: Node? = nil, monitorKeyNode: Node? = nil
         for (k, v) in map {
             guard visit(k), let key = scalarString(k) else {
@@ -206,6 +207,7 @@ public struct PolicyParser {
             case "monitor": monitorKeyNode = k; monitorNode = v; monitors = selectorList(v, role: "monitor")
             case "watch": watchKeyNode = k; watch = watchSet(v)
             case "traffic": traffic = trafficList(v)
+            case "media": media = mediaCopy(v)
             default: unknownKey(k, key, among: PolicyParser.topKeys)
             }
         }
@@ -229,7 +231,20 @@ public struct PolicyParser {
         }
         guard diagnostics.isEmpty, let monitors, let watch else { return nil }
         return MirrorSession(name: sessionName, file: file, monitors: monitors, watch: watch, traffic: traffic ?? [.sipUDP],
-                             collectors: resolvedCollectors, locations: locations)
+                             collectors: resolvedCollectors, media: media ?? .none, locations: locations)
+    }
+
+    /// `media: none | rtcp | rtp`.
+    private mutating func mediaCopy(_ v: Node) -> MediaCopy? {
+        guard visit(v) else { return nil }
+        let choices = MediaCopy.allCases.map(\.rawValue)
+        guard case let .scalar(s) = v, let m = MediaCopy(rawValue: s.string) else {
+            var message = "'media' must be one of \(choices.joined(separator: ", ")), found \(describe(v))"
+            if case let .scalar(s) = v, let near = suggestion(for: s.string.lowercased(), among: choices) { message += "; did you mean '\(near)'?" }
+            error(at: v, message)
+            return nil
+        }
+        return m
     }
 
     private mutating func unknownKey(_ node: Node, _ key: String, among keys: [String]) {

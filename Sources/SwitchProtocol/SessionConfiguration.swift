@@ -1,4 +1,5 @@
 import FlowPlanning
+import MediaTracking
 import OpenFlow
 import Policy
 import ProxmoxInventory
@@ -29,6 +30,8 @@ public struct SessionConfiguration: Hashable, Sendable {
     /// so a frame meets the old flow set or the new one, never a half-applied one. A switch that
     /// refuses bundles gets plain flow_mods from then on.
     public var atomicChanges = true
+    /// Per-call media copies: budgets, idle timeout, packet-in rate, call table bounds.
+    public var media = MediaLimits()
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import FlowPlanning
+import MediaTracking
 import OpenFlow
 import Policy
 
@@ -109,6 +110,12 @@ public struct SwitchSession: Sendable {
     private var lastNotices: [String] = []
     private var lastConflicts: [Flow] = []
     private var packetIns: TokenBucket
+    /// sipspan's flows (but per-call media flows) the last sync found on the bridge.
+    public private(set) var foundAtSync = 0
+    /// Per-call media copies of this bridge's calls.
+    public private(set) var media: MediaTracker
+    /// Budget and call-table warnings are logged once per connection.
+    private var mediaWarned = Set<String>()
     /// Emit a debug line per flow added or removed.
     public var logFlowChanges = false
 
@@ -117,6 +124,7 @@ public struct SwitchSession: Sendable {
         connectedAt = now; lastReceived = now; lastAudit = now
         bundles = configuration.atomicChanges
         packetIns = TokenBucket(perSecond: configuration.packetInRate, burst: configuration.packetInRate, now: now)
+        media = MediaTracker(limits: configuration.media)
     }
 
     /// Where the session stands, without the state's data.
@@ -267,7 +275,9 @@ public struct SwitchSession: Sendable {
         case let (.ready, .portStatus(reason, port)), let (.syncing, .portStatus(reason, port)):
             portStatus(reason, port, into: &out)
         case let (.ready, .packetIn(p)):
-            packetIn(p, now: now, into: &out)
+            packetIn(p, now: now, context: context, into: &out)
+        case let (.ready, .flowRemoved(f)):
+            if FlowCookie.kind(of: f.cookie) == .media { mediaOutput(media.flowRemoved(f), context: context, into: &out) }
         default:
             break // anything else a switch may send (flow_removed, role replies, ...) needs no action
         }
@@ -382,7 +392,8 @@ public struct SwitchSession: Sendable {
             guard case .ready = state else { return }
             out.append(.ready)
             out.append(.log(LogLine(.info, "bridge connected", [
-                "dpid": dpidText, "bridge": bridgeName, "ports": String(ports.count), "installed": String(installed.count),
+                "dpid": dpidText, "bridge": bridgeName, "ports": String(ports.count), "found": String(foundAtSync), "installed": String(installed.count),
+                "media_flows": String(media.adoptedFlows),
             ])))
             confirmIfFirst(now: now, into: &out)
         case var .ready(r):
@@ -409,6 +420,7 @@ public struct SwitchSession: Sendable {
     private mutating func finishSync(_ flows: [FlowStats], reason: ReconcileReason, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
         installed = [:]
         foreignKeys = []
+        foundAtSync = 0
         countCopies(flows, context: context)
         let newest = flows.filter { FlowCookie.isOurs($0.cookie) }.map { FlowCookie.layout(of: $0.cookie) }.max()
         let found = newest.flatMap { $0 > context.planner.layout ? $0 : nil }
@@ -418,9 +430,13 @@ public struct SwitchSession: Sendable {
             ])))
         }
         newerLayout = found
+        // Per-call media flows are the tracker's: adopted or matched to its calls, never reconciled.
+        media.synced(flows)
         for s in flows {
             let f = Flow(stats: s)
             guard FlowCookie.isOurs(s.cookie) else { foreignKeys.insert(f.key); continue }
+            if FlowCookie.kind(of: s.cookie) == .media { continue }
+            foundAtSync += 1
             installed[f.key] = f
             // Guest MACs survive a sipspan restart in the learning flows it installed.
             if FlowCookie.kind(of: s.cookie) == .learning, s.priority == FlowPriority.learnKnown,
@@ -456,7 +472,8 @@ public struct SwitchSession: Sendable {
         if newerLayout == nil {
             plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys))
         }
-        guard newerLayout == nil, context.role != .slave, !demoted, let newPlan = plan else {
+        defer { if let plan { mediaOutput(media.setNICs(plan.mediaNICs), context: context, into: &out) } }
+        guard writes(context), let newPlan = plan else {
             if reason != .connect { confirmIfFirst(now: now, into: &out) }
             return
         }
@@ -624,7 +641,11 @@ public struct SwitchSession: Sendable {
         out.append(.scheduleReconcile)
     }
 
-    private mutating func packetIn(_ p: PacketIn, now: UInt64, into out: inout [SessionAction]) {
+    private mutating func packetIn(_ p: PacketIn, now: UInt64, context: PlanningContext, into out: inout [SessionAction]) {
+        if FlowCookie.kind(of: p.cookie) == .copy {
+            mediaOutput(media.packetIn(frame: p.data, inPort: p.inPort, now: now), context: context, into: &out)
+            return
+        }
         guard FlowCookie.kind(of: p.cookie) == .learning, let inPort = p.inPort, let name = portNames[inPort],
               let plan, plan.learningPorts.contains(inPort), let mac = p.ethernetSource else { return }
         guard packetIns.take(now: now) else { return }
@@ -632,6 +653,40 @@ public struct SwitchSession: Sendable {
             out.append(.macLearned)
             out.append(.log(LogLine(.info, "guest MAC learned", ["dpid": dpidText, "bridge": bridgeName, "port": name, "mac": mac.description])))
             scheduleReconcile(.macLearned(mac, port: name), into: &out)
+        }
+    }
+
+    /// Whether this session writes to its bridge now (not a standby, not demoted, no newer sipspan).
+    private func writes(_ context: PlanningContext) -> Bool { newerLayout == nil && context.role != .slave && !demoted }
+
+    /// Sends a media change (not bundled, no barrier: each call's flows stand alone and a failure
+    /// comes back as an error that triggers a re-read) and logs its notes.
+    private mutating func mediaOutput(_ o: MediaTracker.Output, context: PlanningContext, into out: inout [SessionAction]) {
+        if !o.flowMods.isEmpty, writes(context) {
+            out.append(.send(outgoing(o.flowMods.map { Message.flowMod($0) })))
+            flowModsSent += o.flowMods.count
+        }
+        for note in o.notes {
+            switch note {
+            case let .started(callID, flows, nics):
+                out.append(.log(LogLine(.debug, "media copies started", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "flows": String(flows), "nics": nics.joined(separator: ",")])))
+            case let .updated(callID, flows):
+                out.append(.log(LogLine(.debug, "media copies changed", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "flows": String(flows)])))
+            case let .ended(callID, reason, flows):
+                out.append(.log(LogLine(.debug, "media copies ended", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "reason": reason, "flows": String(flows)])))
+            case let .overBudget(callID, scope):
+                if mediaWarned.insert("budget " + scope).inserted {
+                    out.append(.log(LogLine(.warning, "media flow budget used up; new calls get SIP copies only", [
+                        "bridge": bridgeName, "dpid": dpidText, "budget": scope, "call_id": String(callID.prefix(80)),
+                    ])))
+                }
+            case .tableFull:
+                if mediaWarned.insert("table").inserted {
+                    out.append(.log(LogLine(.warning, "media call table full; new calls get SIP copies only", [
+                        "bridge": bridgeName, "dpid": dpidText, "calls": String(media.trackedCalls),
+                    ])))
+                }
+            }
         }
     }
 
@@ -676,6 +731,7 @@ public struct SwitchSession: Sendable {
         if c.auditInterval > 0, case .ready = state, !isBusy, seconds(from: lastAudit, to: now) > c.auditInterval {
             audit(now: now, into: &out)
         }
+        if case .ready = state, media.isActive || media.trackedCalls > 0 { mediaOutput(media.tick(now: now), context: context, into: &out) }
     }
 }
 

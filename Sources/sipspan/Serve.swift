@@ -66,6 +66,15 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The flow layout written into cookies (tests of rolling upgrades).", visibility: .hidden))
     var flowLayout: UInt8?
 
+    @Option(name: .long, help: "Seconds of media silence after which OVS removes a call's media flows (their OpenFlow idle timeout; policies with 'media:').")
+    var mediaIdleTimeout: Int = 60
+
+    @Option(name: .long, help: "Per-call media flows allowed per bridge; past it new calls get SIP copies only.")
+    var mediaFlowsPerBridge: Int = 20_000
+
+    @Option(name: .long, help: "Per-call media flows allowed per watched NIC; past it its new calls get SIP copies only.")
+    var mediaFlowsPerNic: Int = 4_000
+
     @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
@@ -92,6 +101,8 @@ struct Serve: ParsableCommand {
             guard takeoverAfter > 0 else { throw ValidationError("--takeover-after must be positive") }
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard (1...65535).contains(mediaIdleTimeout) else { throw ValidationError("--media-idle-timeout must be in 1..65535 seconds") }
+        guard mediaFlowsPerBridge >= 0, mediaFlowsPerNic >= 0 else { throw ValidationError("media flow budgets cannot be negative") }
     }
 
     func run() throws {
@@ -148,6 +159,9 @@ struct Serve: ParsableCommand {
         options.session.handshakeTimeout = handshakeTimeout
         options.session.syncTimeout = replyTimeout
         options.session.barrierTimeout = replyTimeout
+        options.session.media.idleTimeout = UInt16(mediaIdleTimeout)
+        options.session.media.flowsPerBridge = mediaFlowsPerBridge
+        options.session.media.flowsPerNIC = mediaFlowsPerNic
         let core = ControllerCore(policy: initial, inventory: inventory?.inventory ?? .empty, inventoryProblems: inventory?.problems ?? [],
                                   pveRoot: pveRoot, pveFiles: inventory?.files ?? [:], options: options,
                                   role: role.openFlowRole, wallClockMilliseconds: wallClockMilliseconds(), now: monotonicNow())

@@ -32,6 +32,15 @@ struct Status: ParsableCommand {
         let header = ["BRIDGE", "DPID", "PEER", "STATE", "UP", "PORTS", "FLOWS", "WATCHED", "MONITORS", "LEARNED"]
         print(table([header] + rows))
         for b in status.bridges where !b.watchedGuests.isEmpty { print("\(b.displayName) watches \(b.watchedGuests.joined(separator: ", "))") }
+        for b in status.bridges {
+            guard let m = b.media else { continue }
+            let c = m.counters
+            var line = "\(b.displayName) media: \(m.activeCalls) call(s) with copies (\(m.flows) flows"
+            if m.adoptedFlows > 0 { line += ", \(m.adoptedFlows) adopted from a previous sipspan" }
+            line += "), \(m.trackedCalls) followed; since connect \(c.callsStarted) started, \(c.callsEnded) ended, "
+            line += "\(c.refusedBudget + c.refusedTable) SIP-only (budget/table), \(c.packetIns) SIP packet-ins (\(c.packetInsLimited) over the rate), \(c.sdpFailures) bad SDP"
+            print(line)
+        }
         for b in status.bridges { for n in b.notices { print("\(b.bridge): \(n)") } }
         let pve = status.pmxcfs
         switch pve.state {

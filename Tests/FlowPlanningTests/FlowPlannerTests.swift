@@ -124,9 +124,69 @@ final class FlowPlannerTests: XCTestCase {
         let plan = planner.plan(policy: policy, ports: ports, macs: macs)
         let misfits = plan.flows.filter { Pipeline.concern(of: $0) == nil }
         XCTAssertEqual(misfits.map { $0.description }, [String]())
-        XCTAssertEqual(Set(plan.flows.compactMap { Pipeline.concern(of: $0)?.name }), Set(Pipeline.concerns.map(\.name)))
+        XCTAssertEqual(Set(plan.flows.compactMap { Pipeline.concern(of: $0)?.name }), Set(Pipeline.concerns.filter(\.planned).map(\.name)))
+        // Per-call media flows (outside the plan) fit their own concern.
+        let nics = [MediaNIC(name: "tap101i0", port: 1, macs: [mac101], selection: .rtcp, targets: [.port(3)]),
+                    MediaNIC(name: "tap103i0", port: 2, macs: [mac103], selection: .rtcp, targets: [.port(5)])]
+        let dests = [MediaDestination(address: [192, 0, 2, 10], port: 4001), MediaDestination(address: Array(repeating: 0x20, count: 16), port: 4003)].compactMap { $0 }
+        let mediaFlows = MediaFlows.build(dests, nics: nics, cookie: FlowCookie.mediaCookie(slot: 7))
+        XCTAssertEqual(mediaFlows.filter { Pipeline.concern(of: $0)?.cookie != .media }.map { $0.description }, [String]())
+        XCTAssertEqual(Set(mediaFlows.compactMap { Pipeline.concern(of: $0)?.name }), Set(Pipeline.concerns.filter { !$0.planned }.map(\.name)))
         // A flow outside the layout is caught: the checker can fail.
         XCTAssertNil(Pipeline.concern(of: Flow(table: 1, priority: FlowPriority.copyFromGuest, match: .any, instructions: [], cookie: FlowCookie.cookie(.copy))))
+    }
+
+    /// `media: rtcp` on one session: its watched NICs' SIP copy flows also send the whole frame to the
+    /// controller, the others' do not; the plan lists the media NICs with their targets; table 1 can
+    /// deliver to each media NIC's targets and to the union of a pair's.
+    func testMediaSessionsSendTheirSIPToTheController() {
+        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5, "bond0": 4]
+        let withMedia = MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)
+        let plain = session("b", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let plan = planner.plan(policy: PolicySet([withMedia, plain]), ports: ports, macs: macs)
+        let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff)
+        func inspects(_ f: Flow) -> Bool { f.instructions.contains { if case let .applyActions(a) = $0 { return a.contains(toController) }; return false } }
+        let sipPriorities: Set<UInt16> = [FlowPriority.copyFromGuest, FlowPriority.copyFromGuest + 1, FlowPriority.copyToGuest, FlowPriority.copyToGuest + 1,
+                                          FlowPriority.copyBetweenGuests, FlowPriority.copyBetweenGuests + 1]
+        let sip = plan.flows.filter { FlowCookie.kind(of: $0.cookie) == .copy && sipPriorities.contains($0.priority) }
+        let of101 = sip.filter { $0.match.inPort == 1 || $0.match.ethDst == mac101 }
+        let of103only = sip.filter { ($0.match.inPort == 2 || $0.match.ethDst == mac103) && !($0.match.inPort == 1) }
+        XCTAssertFalse(of101.isEmpty)
+        XCTAssertTrue(of101.allSatisfy(inspects), "VM 101's SIP (media: rtcp) goes to the controller")
+        XCTAssertTrue(of103only.filter { $0.match.ethDst != mac101 }.allSatisfy { !inspects($0) }, "VM 103's own SIP does not")
+        XCTAssertEqual(plan.mediaNICs, [MediaNIC(name: "tap101i0", port: 1, macs: [mac101], selection: .rtcp, targets: [.port(3)])])
+        let deliveries = Set(plan.flows.filter { $0.table == 1 }.compactMap { $0.match.value(of: .metadata)?.integer })
+        XCTAssertTrue(deliveries.contains(deliveryID([3])))
+        // Without media nothing goes to the controller but learning.
+        let none = planner.plan(policy: PolicySet([session("a", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)])), plain]), ports: ports, macs: macs)
+        XCTAssertTrue(none.flows.filter { FlowCookie.kind(of: $0.cookie) == .copy }.allSatisfy { !inspects($0) })
+        XCTAssertEqual(none.mediaNICs, [])
+    }
+
+    /// A call between two watched guests is copied once: the pair flow (in_port of one, eth_dst of the
+    /// other) outranks each NIC's own flows and delivers to the union, which table 1 can deliver to.
+    func testMediaFlowsOfACallBetweenTwoWatchedGuests() {
+        let a = MediaNIC(name: "tap101i0", port: 1, macs: [mac101], selection: .rtcp, targets: [.port(3)])
+        let b = MediaNIC(name: "tap103i0", port: 2, macs: [mac103], selection: .rtcp, targets: [.port(5)])
+        guard let d = MediaDestination(address: [192, 0, 2, 103], port: 4001) else { return XCTFail("destination") }
+        let cookie = FlowCookie.mediaCookie(slot: 42)
+        let flows = MediaFlows.build([d], nics: [a, b], cookie: cookie)
+        XCTAssertEqual(flows.count, 6, flows.map(\.description).joined(separator: "\n"))
+        XCTAssertTrue(flows.allSatisfy { $0.cookie == cookie && FlowCookie.slot(of: $0.cookie) == 42 && FlowCookie.kind(of: $0.cookie) == .media })
+        let pair = flows.filter { $0.priority == FlowPriority.mediaBetweenGuests }
+        XCTAssertEqual(pair.count, 2)
+        XCTAssertTrue(pair.allSatisfy { $0.instructions.contains(.writeMetadata(value: deliveryID([3, 5]), mask: .max)) })
+        XCTAssertTrue(FlowPriority.mediaBetweenGuests < FlowPriority.learnKnown + 100 && FlowPriority.mediaBetweenGuests < FlowPriority.fragmentToGuest)
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let policy = PolicySet([MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp),
+                                MirrorSession(name: "b", file: "b.yaml", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(103, nic: nil)]), media: .rtp)])
+        let plan = planner.plan(policy: policy, ports: ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5], macs: macs)
+        XCTAssertEqual(plan.mediaNICs.map(\.selection), [.rtcp, .rtp])
+        let deliveries = Set(plan.flows.filter { $0.table == 1 }.compactMap { $0.match.value(of: .metadata)?.integer })
+        XCTAssertTrue(deliveries.isSuperset(of: [deliveryID([3]), deliveryID([5]), deliveryID([3, 5])]))
     }
 
     func testDeterministicWhateverTheInputOrder() {

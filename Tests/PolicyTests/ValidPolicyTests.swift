@@ -26,6 +26,17 @@ final class ValidPolicyTests: XCTestCase {
         XCTAssertEqual(s.monitors, [.vm(10555, nic: 1), .vm(20555, nic: 1), .port("ens3f1")])
         XCTAssertEqual(s.watch, .ports([.vm(10292, nic: nil), .vm(10612, nic: 0), .port("tap999i0")]))
         XCTAssertEqual(s.traffic, [TrafficClass(.udp, 5060), TrafficClass(.tcp, 5060)])
+        XCTAssertEqual(s.media, .none, "media copies are off unless asked for")
+    }
+
+    func testMediaValues() throws {
+        for (text, expected) in [("none", MediaCopy.none), ("rtcp", .rtcp), ("rtp", .rtp)] {
+            let s = try PolicyParser.parse(text: "monitor: [{vm: 900, nic: 1}]\nwatch: all\nmedia: \(text)\n", file: "m.yaml", defaultName: "m").get()
+            XCTAssertEqual(s.media, expected)
+            XCTAssertEqual(s.summary.contains("media \(text)"), expected != .none, s.summary)
+            XCTAssertEqual(s.resolved(with: .none).media, expected, "resolving tags keeps media")
+        }
+        XCTAssertTrue(MediaCopy.rtp > MediaCopy.rtcp && MediaCopy.rtcp > MediaCopy.none)
     }
 
     func testDefaultsAndWatchAll() throws {

@@ -1,24 +1,28 @@
 #!/usr/bin/env python3
 """A numbered UDP frame stream for the node lab, and its accounting.
 
-  stream.py send SRC DST DPORT RATE STOPFILE OUT      send datagrams 'SEQ nnnnnnnn ...' from SRC:DPORT to
-                                                    DST:DPORT at RATE/s until STOPFILE exists; OUT gets
-                                                    one 'seq time' line per datagram sent
+  stream.py send SRC DST DPORT RATE STOPFILE OUT [SPORT]
+                                                    send datagrams 'SEQ nnnnnnnn ...' from SRC:SPORT
+                                                    (default DPORT) to DST:DPORT at RATE/s until
+                                                    STOPFILE exists; OUT gets one 'seq time' line per
+                                                    datagram sent
   stream.py recv BIND DPORT STOPFILE OUT            receive them; OUT gets 'seq time' per datagram
   stream.py summary SENT RECV MONITOR.pcap [T0 T1]  JSON: sent, received, lost, the longest gap in
                                                     delivery, the copies on the monitor (from its pcap,
                                                     by sequence number), duplicated copies, delivered
                                                     frames without a copy (only those sent after T1, when
                                                     given: before it the bridge may be recovering), and
-                                                    the longest gap in copies. T0..T1: an event's window.
+                                                    the longest gap in copies. T0..T1: an event's window;
+                                                    with it, when copying resumed (every delivered frame
+                                                    from then on copied once) relative to T1.
 """
 import json, os, socket, struct, sys, time
 
 
-def send(src, dst, port, rate, stopfile, out):
+def send(src, dst, port, rate, stopfile, out, sport=None):
     fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.bind((src, int(port)))
+    s.bind((src, int(sport or port)))
     period = 1.0 / float(rate)
     log, seq, nxt = [], 0, time.time()
     pad = b"x" * 100
@@ -119,6 +123,18 @@ def summary(sentf, recvf, pcap, t0=None, t1=None):
         "copies_not_delivered": len([q for q in copied if q not in got]),
     }
     if t0 is not None:
+        # When copying resumed after the event: the first frame sent after T0 from which every delivered
+        # frame was copied exactly once; its send time relative to T1 (the bridge confirmed) is the
+        # copy outage beyond the confirmation (negative: copies were back before the log said so).
+        after_t0 = sorted((q, t) for q, t in sent if t >= float(t0))
+        bad = [q for q, _ in after_t0 if q in got and copied.get(q, 0) != 1]
+        if after_t0:
+            rest = [(q, t) for q, t in after_t0 if not bad or q > bad[-1]]
+            if rest:
+                r["resume_seq"] = rest[0][0]
+                r["resume_after_confirm_s"] = round(rest[0][1] - float(t1), 3)
+                r["delivered_after_resume"] = len([q for q, _ in rest if q in got])
+                r["lost_after_resume"] = len([q for q, _ in rest if q not in got])
         # Lost while the event ran (t0..t1) and after it.
         r["lost_in_window"] = len([q for q, t in sent if float(t0) <= t <= float(t1) and q not in got])
         r["lost_after"] = len([q for q in after if q not in got])

@@ -1,0 +1,314 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import FlowPlanning
+import OpenFlow
+import Policy
+import SIPMedia
+
+/// Per-call media copies on one bridge, as a state machine: SIP frames from the copy flows
+/// (PACKET_IN), FLOW_REMOVED, flow dumps, plan changes and ticks in; FLOW_MODs and notes out.
+///
+/// Each call with a completed offer/answer on a media NIC gets its own flows (`MediaFlows`) under a
+/// cookie naming its slot, with an idle timeout and OFPFF_SEND_FLOW_REM: a call that ends is deleted
+/// by cookie at once; a call whose media stops is removed by OVS itself, even while sipspan is down.
+/// Media flows found on the bridge that no call of this tracker owns (a previous sipspan's) are
+/// adopted: counted, never deleted, left to expire. Pure: no I/O, time passed in.
+public struct MediaTracker: Sendable {
+    /// Something worth a log line or a counter.
+    public enum Note: Hashable, Sendable {
+        case started(callID: String, flows: Int, nics: [String])
+        case updated(callID: String, flows: Int)
+        case ended(callID: String, reason: String, flows: Int)
+        /// A call got SIP copies only: the flow budget of the bridge or of a NIC is used up.
+        case overBudget(callID: String, scope: String)
+        /// A call was not followed: the call table is full.
+        case tableFull
+    }
+
+    /// What to send and what to tell.
+    public struct Output: Sendable {
+        public var flowMods: [FlowMod] = []
+        public var notes: [Note] = []
+        public init() {}
+    }
+
+    struct Call: Sendable {
+        var slot: UInt16
+        var nics: [MediaNIC]
+        var destinations: [MediaDestination]
+        var flows: [FlowKey: Flow]
+    }
+
+    public let limits: MediaLimits
+    let layout: UInt8
+    private var table: CallTable
+    private var nics: [UInt32: MediaNIC] = [:]
+    private var nicOfMAC: [MACAddress: UInt32] = [:]
+    /// The media NICs each followed call was seen on.
+    private var callNICs: [String: Set<UInt32>] = [:]
+    private var active: [String: Call] = [:]
+    private var callOfSlot: [UInt16: String] = [:]
+    /// Media flows of calls this tracker does not know (a previous sipspan's), by slot.
+    private var adopted: [UInt16: Set<FlowKey>] = [:]
+    private var nextSlot: UInt16 = 1
+    private var perNIC: [UInt32: Int] = [:]
+    private var ownFlows = 0
+    private var tokens: Double
+    private var tokensAt: UInt64?
+    public private(set) var counters = MediaCounters()
+
+    public init(limits: MediaLimits = MediaLimits(), layout: UInt8 = FlowCookie.currentLayout) {
+        self.limits = limits; self.layout = layout
+        table = CallTable(limits: limits.calls)
+        tokens = Double(limits.packetInsPerSecond)
+    }
+
+    /// Calls with media flows on the bridge now.
+    public var activeCalls: Int { active.count }
+    /// Calls followed (offer/answer pending or complete).
+    public var trackedCalls: Int { table.count }
+    /// Media flows of this tracker's calls.
+    public var activeFlows: Int { ownFlows }
+    /// Media flows found on the bridge that belong to no call of this tracker.
+    public var adoptedFlows: Int { adopted.values.reduce(0) { $0 + $1.count } }
+    /// Whether any NIC of the bridge has media copies (its SIP comes to the controller).
+    public var isActive: Bool { !nics.isEmpty }
+    /// Media flows per media NIC, by name.
+    public var flowsByNIC: [String: Int] {
+        var out: [String: Int] = [:]
+        for (port, n) in perNIC where n > 0 { out[nics[port]?.name ?? "port \(port)"] = n }
+        return out
+    }
+
+    // MARK: inputs
+
+    /// The bridge's media NICs changed (a new plan): calls follow their NICs' new targets and MACs;
+    /// a call left with no media NIC loses its flows.
+    public mutating func setNICs(_ list: [MediaNIC]) -> Output {
+        var out = Output()
+        let new = Dictionary(list.map { ($0.port, $0) }, uniquingKeysWith: { a, _ in a })
+        guard new != nics else { return out }
+        nics = new
+        nicOfMAC = [:]
+        for n in list { for m in n.macs { nicOfMAC[m] = n.port } }
+        for callID in active.keys.sorted() {
+            guard let call = active[callID] else { continue }
+            let now = callNICs[callID, default: []].compactMap { nics[$0] }.sorted { $0.name < $1.name }
+            if now != call.nics { install(callID, nics: now, destinations: call.destinations, into: &out) }
+        }
+        return out
+    }
+
+    /// A frame a copy flow sent to the controller (whole), received on `inPort`.
+    public mutating func packetIn(frame: [UInt8], inPort: UInt32?, now: UInt64) -> Output {
+        var out = Output()
+        counters.packetIns += 1
+        guard takeToken(now: now) else { counters.packetInsLimited += 1; return out }
+        guard case let .success(f) = SIPFrame.decode(frame), case let .success(message) = SIPMessage.parse(f.payload) else {
+            counters.notSIP += 1
+            return out
+        }
+        var seen = Set<UInt32>()
+        if let inPort, nics[inPort] != nil { seen.insert(inPort) }
+        if frame.count >= 6, let dst = MACAddress(bytes: Array(frame[0..<6])), let port = nicOfMAC[dst] { seen.insert(port) }
+        guard !seen.isEmpty else { return out }
+        let failures = table.sdpFailures, refused = table.refused
+        let changes = table.handle(message, now: now)
+        counters.sdpFailures += table.sdpFailures - failures
+        if table.refused > refused {
+            counters.refusedTable += table.refused - refused
+            out.notes.append(.tableFull)
+        }
+        if table.contains(callID: message.callID) { callNICs[message.callID, default: []].formUnion(seen) }
+        apply(changes, into: &out)
+        return out
+    }
+
+    /// OVS removed a flow that had OFPFF_SEND_FLOW_REM (its idle timeout, or a delete).
+    public mutating func flowRemoved(_ f: FlowRemoved) -> Output {
+        var out = Output()
+        let slot = FlowCookie.slot(of: f.cookie)
+        guard slot != 0 else { return out }
+        let key = FlowKey(table: f.tableID, priority: f.priority, match: f.match)
+        let timedOut = f.reason != FlowRemoved.Reason.delete.rawValue
+        if timedOut { counters.flowsExpired += 1 }
+        if let callID = callOfSlot[slot], var call = active[callID] {
+            // Deletes are sipspan's own (already forgotten); a late one must not touch a reused slot.
+            guard timedOut, call.flows.removeValue(forKey: key) != nil else { return out }
+            account(removing: [key], of: call.nics)
+            if call.flows.isEmpty {
+                release(callID, slot: slot)
+                out.notes.append(.ended(callID: callID, reason: "media idle", flows: 0))
+                counters.callsEnded += 1
+            } else {
+                active[callID] = call
+            }
+        } else if var keys = adopted[slot] {
+            keys.remove(key)
+            adopted[slot] = keys.isEmpty ? nil : keys
+        }
+        return out
+    }
+
+    /// The bridge's flows as read back (connect or audit): media flows of no call here are adopted,
+    /// flows of calls here that are gone (expired unnoticed) are forgotten.
+    public mutating func synced(_ flows: [FlowStats]) {
+        var bySlot: [UInt16: Set<FlowKey>] = [:]
+        for s in flows where FlowCookie.kind(of: s.cookie) == .media {
+            bySlot[FlowCookie.slot(of: s.cookie), default: []].insert(FlowKey(table: s.tableID, priority: s.priority, match: s.match))
+        }
+        for callID in active.keys.sorted() {
+            guard var call = active[callID] else { continue }
+            let present = bySlot[call.slot] ?? []
+            let gone = call.flows.keys.filter { !present.contains($0) }
+            guard !gone.isEmpty else { continue }
+            for k in gone { call.flows[k] = nil }
+            account(removing: gone, of: call.nics)
+            if call.flows.isEmpty { release(callID, slot: call.slot) } else { active[callID] = call }
+        }
+        adopted = bySlot.filter { callOfSlot[$0.key] == nil && $0.key != 0 }
+    }
+
+    /// About once a second: calls whose offer/answer never completed, or silent for too long.
+    public mutating func tick(now: UInt64) -> Output {
+        var out = Output()
+        apply(table.expire(now: now), into: &out)
+        return out
+    }
+
+    // MARK: calls → flows
+
+    private mutating func apply(_ changes: [CallChange], into out: inout Output) {
+        for change in changes {
+            switch change {
+            case let .media(callID, negotiated):
+                let callNics = callNICs[callID, default: []].compactMap { nics[$0] }.sorted { $0.name < $1.name }
+                let selection: MediaSelection = callNics.contains { $0.selection == .rtp } ? .rtp : .rtcp
+                var endpoints = Set<MediaEndpoint>()
+                for n in negotiated { endpoints.formUnion(mediaEndpoints(offer: n.offer, answer: n.answer, selection: selection)) }
+                let destinations = endpoints.compactMap { e in ipAddressBytes(e.address).flatMap { MediaDestination(address: $0, port: e.port) } }.sorted()
+                install(callID, nics: callNics, destinations: destinations, into: &out)
+            case let .ended(callID, reason):
+                remove(callID, reason: "\(reason)", into: &out)
+                callNICs[callID] = nil
+                table.forget(callID: callID)
+            }
+        }
+    }
+
+    /// Brings one call's flows to `destinations` × `nics`: the difference only (a re-INVITE that
+    /// changes a port moves that port's flows), within the budgets.
+    private mutating func install(_ callID: String, nics callNics: [MediaNIC], destinations: [MediaDestination], into out: inout Output) {
+        guard !callNics.isEmpty, !destinations.isEmpty else {
+            remove(callID, reason: destinations.isEmpty ? "no active media" : "no media NIC", into: &out)
+            return
+        }
+        let existing = active[callID]
+        guard let slot = existing?.slot ?? freeSlot() else {
+            counters.refusedBudget += 1
+            out.notes.append(.overBudget(callID: callID, scope: "call slots"))
+            return
+        }
+        let cookie = FlowCookie.mediaCookie(slot: slot, layout: layout)
+        let wanted = Dictionary(MediaFlows.build(destinations, nics: callNics, cookie: cookie).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let old = existing?.flows ?? [:]
+        // Budgets: the bridge's and each NIC's, counting the change's net effect.
+        let oldNIC = countByNIC(Array(old.keys), existing?.nics ?? []), newNIC = countByNIC(Array(wanted.keys), callNics)
+        if ownFlows + adoptedFlows - old.count + wanted.count > limits.flowsPerBridge {
+            counters.refusedBudget += 1
+            out.notes.append(.overBudget(callID: callID, scope: "bridge (\(limits.flowsPerBridge) media flows)"))
+            return
+        }
+        for (port, n) in newNIC where perNIC[port, default: 0] - oldNIC[port, default: 0] + n > limits.flowsPerNIC {
+            counters.refusedBudget += 1
+            out.notes.append(.overBudget(callID: callID, scope: "\(nics[port]?.name ?? "port \(port)") (\(limits.flowsPerNIC) media flows)"))
+            return
+        }
+        let deletes = old.keys.filter { wanted[$0] == nil }.sorted()
+        let adds = wanted.values.filter { old[$0.key] != $0 }.sorted()
+        out.flowMods += deletes.map { k in
+            FlowMod(command: .deleteStrict, cookie: cookie, cookieMask: .max, tableID: k.table, priority: k.priority, match: k.match)
+        }
+        out.flowMods += adds.map { f in
+            FlowMod(command: .add, cookie: f.cookie, tableID: f.table, priority: f.priority, match: f.match, instructions: f.instructions,
+                    idleTimeout: limits.idleTimeout, flags: FlowModFlags.sendFlowRemoved)
+        }
+        for (port, n) in oldNIC { perNIC[port, default: 0] -= n }
+        for (port, n) in newNIC { perNIC[port, default: 0] += n }
+        ownFlows += wanted.count - old.count
+        counters.flowsAdded += adds.count
+        counters.flowsRemoved += deletes.count
+        active[callID] = Call(slot: slot, nics: callNics, destinations: destinations, flows: wanted)
+        callOfSlot[slot] = callID
+        if existing == nil {
+            counters.callsStarted += 1
+            out.notes.append(.started(callID: callID, flows: wanted.count, nics: callNics.map(\.name)))
+        } else if !adds.isEmpty || !deletes.isEmpty {
+            out.notes.append(.updated(callID: callID, flows: wanted.count))
+        }
+    }
+
+    /// Deletes all of a call's flows by its cookie.
+    private mutating func remove(_ callID: String, reason: String, into out: inout Output) {
+        guard let call = active[callID] else { return }
+        out.flowMods.append(FlowMod(command: .delete, cookie: FlowCookie.mediaCookie(slot: call.slot, layout: layout), cookieMask: .max,
+                                    tableID: 0xff, match: .any))
+        account(removing: Array(call.flows.keys), of: call.nics)
+        counters.flowsRemoved += call.flows.count
+        counters.callsEnded += 1
+        release(callID, slot: call.slot)
+        out.notes.append(.ended(callID: callID, reason: reason, flows: call.flows.count))
+    }
+
+    private mutating func release(_ callID: String, slot: UInt16) {
+        active[callID] = nil
+        if callOfSlot[slot] == callID { callOfSlot[slot] = nil }
+    }
+
+    private mutating func account(removing keys: [FlowKey], of callNics: [MediaNIC]) {
+        for (port, n) in countByNIC(keys, callNics) { perNIC[port, default: 0] -= n }
+        ownFlows -= keys.count
+    }
+
+    /// Which NIC each flow copies for: its `in_port`, else the NIC of its `eth_dst`.
+    private func countByNIC(_ keys: [FlowKey], _ callNics: [MediaNIC]) -> [UInt32: Int] {
+        var out: [UInt32: Int] = [:]
+        for k in keys {
+            if let p = k.match.inPort { out[p, default: 0] += 1 }
+            else if let mac = k.match.ethDst, let nic = callNics.first(where: { $0.macs.contains(mac) }) { out[nic.port, default: 0] += 1 }
+        }
+        return out
+    }
+
+    /// A slot no live or adopted call holds (1…65535).
+    private mutating func freeSlot() -> UInt16? {
+        for _ in 0..<Int(UInt16.max) {
+            let s = nextSlot
+            nextSlot = nextSlot == .max ? 1 : nextSlot + 1
+            if callOfSlot[s] == nil && adopted[s] == nil { return s }
+        }
+        return nil
+    }
+
+    private mutating func takeToken(now: UInt64) -> Bool {
+        let rate = Double(limits.packetInsPerSecond)
+        if let at = tokensAt, now > at { tokens = min(rate, tokens + Double(now - at) / 1e9 * rate) }
+        tokensAt = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+}
+
+/// 4 or 16 bytes of an IPv4 or IPv6 address in text, nil if it is neither.
+public func ipAddressBytes(_ text: String) -> [UInt8]? {
+    guard text.utf8.count <= 64 else { return nil }
+    var v4 = in_addr()
+    if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+    var v6 = in6_addr()
+    if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+    return nil
+}
