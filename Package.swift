@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ControllerCoreTests", dependencies: ["ControllerCore", "SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy", "ProxmoxInventory"]),
         .testTarget(name: "SIPMediaTests", dependencies: ["SIPMedia"]),
+        .testTarget(name: "MediaTrackingTests", dependencies: ["MediaTracking", "SIPMedia", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport", "Controller", "ControllerCore"]),
     ]
 )

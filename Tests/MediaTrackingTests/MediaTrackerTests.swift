@@ -1,0 +1,195 @@
+import FlowPlanning
+import MediaTracking
+import OpenFlow
+import Policy
+import SIPMedia
+import XCTest
+
+/// The per-bridge media tracker without a switch: SIP frames in, FLOW_MODs out.
+final class MediaTrackerTests: XCTestCase {
+    let guestMAC = MACAddress("bc:24:11:00:01:01")!, farMAC = MACAddress("bc:24:11:00:0f:0f")!
+    let guestIP: [UInt8] = [10, 9, 0, 101], farIP: [UInt8] = [10, 9, 0, 250]
+    var nic: MediaNIC { MediaNIC(name: "tap101i0", port: 1, macs: [guestMAC], selection: .rtcp, targets: [.port(3)]) }
+    let uplink: UInt32 = 4
+    let second: UInt64 = 1_000_000_000
+
+    // MARK: frames
+
+    func frame(from: (MACAddress, [UInt8]), to: (MACAddress, [UInt8]), _ sip: String) -> [UInt8] {
+        let payload = Array(sip.utf8)
+        let udpLength = 8 + payload.count, total = 20 + udpLength
+        let ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0, 0, 64, 17, 0, 0] + from.1 + to.1
+        let udp: [UInt8] = [0x13, 0xc4, 0x13, 0xc4, UInt8(udpLength >> 8), UInt8(udpLength & 0xff), 0, 0]
+        return to.0.bytes + from.0.bytes + [0x08, 0x00] + ip + udp + payload
+    }
+
+    func sip(_ start: String, _ callID: String, _ cseq: String, toTag: String? = nil, sdp: (ip: String, port: Int)? = nil) -> String {
+        let body = sdp.map { "v=0\r\no=- 1 1 IN IP4 \($0.ip)\r\ns=-\r\nc=IN IP4 \($0.ip)\r\nt=0 0\r\nm=audio \($0.port) RTP/AVP 0\r\n" } ?? ""
+        var h = [start, "Via: SIP/2.0/UDP 10.9.0.101;branch=z9hG4bK\(cseq.hashValue)", "From: <sip:a@x>;tag=a1",
+                 "To: <sip:b@x>" + (toTag.map { ";tag=\($0)" } ?? ""), "Call-ID: \(callID)", "CSeq: \(cseq)"]
+        if sdp != nil { h.append("Content-Type: application/sdp") }
+        h.append("Content-Length: \(body.utf8.count)")
+        return h.joined(separator: "\r\n") + "\r\n\r\n" + body
+    }
+
+    /// INVITE from the guest (its port), 200 OK to it (from the uplink): the offer/answer of one call.
+    func establish(_ t: inout MediaTracker, _ callID: String, guestPort: Int = 40000, farPort: Int = 50000, at now: UInt64 = 0) -> MediaTracker.Output {
+        _ = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", callID, "1 INVITE", sdp: ("10.9.0.101", guestPort))),
+                       inPort: 1, now: now)
+        return t.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 200 OK", callID, "1 INVITE", toTag: "b1", sdp: ("10.9.0.250", farPort))),
+                          inPort: uplink, now: now + 1000)
+    }
+
+    func tracker(_ limits: MediaLimits = MediaLimits()) -> MediaTracker {
+        var t = MediaTracker(limits: limits)
+        _ = t.setNICs([nic])
+        return t
+    }
+
+    // MARK: tests
+
+    func testACallGetsItsRTCPFlowsAndTheByeDeletesThemByCookie() {
+        var t = tracker(MediaLimits(idleTimeout: 45))
+        let o = establish(&t, "c1")
+        XCTAssertEqual(o.flowMods.count, 4, "RTCP of both sides (40001 and 50001) × sent by the NIC and sent to its MAC")
+        XCTAssertTrue(o.flowMods.allSatisfy { $0.command == .add && $0.idleTimeout == 45 && $0.flags == FlowModFlags.sendFlowRemoved })
+        let cookie = o.flowMods[0].cookie
+        XCTAssertEqual(FlowCookie.kind(of: cookie), .media)
+        XCTAssertNotEqual(FlowCookie.slot(of: cookie), 0)
+        XCTAssertTrue(o.flowMods.allSatisfy { $0.cookie == cookie })
+        let ports = Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer })
+        XCTAssertEqual(ports, [40001, 50001])
+        XCTAssertEqual(Set(o.flowMods.map { $0.match.inPort != nil }), [true, false], "from the NIC (in_port) and to its guest (eth_dst)")
+        XCTAssertEqual(o.notes, [.started(callID: "c1", flows: 4, nics: ["tap101i0"])])
+        XCTAssertEqual(t.activeCalls, 1)
+        XCTAssertEqual(t.activeFlows, 4)
+        XCTAssertEqual(t.flowsByNIC, ["tap101i0": 4])
+
+        let bye = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("BYE sip:b@x SIP/2.0", "c1", "2 BYE", toTag: "b1")), inPort: 1, now: 5 * second)
+        XCTAssertEqual(bye.flowMods, [FlowMod(command: .delete, cookie: cookie, cookieMask: .max, tableID: 0xff, match: .any)])
+        XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.activeFlows, 0)
+        XCTAssertEqual(t.counters.callsStarted, 1)
+        XCTAssertEqual(t.counters.callsEnded, 1)
+        // The BYE's 200 does not bring the call back.
+        let ok = t.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 200 OK", "c1", "2 BYE", toTag: "b1")), inPort: uplink, now: 5 * second + 1)
+        XCTAssertEqual(ok.flowMods, [])
+    }
+
+    func testSIPOfANICWithoutMediaChangesNothing() {
+        var t = MediaTracker()
+        _ = t.setNICs([])
+        XCTAssertEqual(establish(&t, "c1").flowMods, [])
+        XCTAssertEqual(t.trackedCalls, 0)
+    }
+
+    func testBudgetsRefuseNewCallsOnlyAndFreeUpAtTheEnd() {
+        var t = tracker(MediaLimits(flowsPerNIC: 4))
+        XCTAssertEqual(establish(&t, "c1").flowMods.count, 4)
+        let refused = establish(&t, "c2", guestPort: 40010, farPort: 50010)
+        XCTAssertEqual(refused.flowMods, [])
+        XCTAssertEqual(refused.notes, [.overBudget(callID: "c2", scope: "tap101i0 (4 media flows)")])
+        XCTAssertEqual(t.counters.refusedBudget, 1)
+        _ = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("BYE sip:b@x SIP/2.0", "c1", "2 BYE", toTag: "b1")), inPort: 1, now: second)
+        XCTAssertEqual(establish(&t, "c3", guestPort: 40020, farPort: 50020, at: 2 * second).flowMods.count, 4, "room again")
+        var bridge = tracker(MediaLimits(flowsPerBridge: 3))
+        XCTAssertEqual(establish(&bridge, "c1").flowMods, [])
+        XCTAssertEqual(bridge.counters.refusedBudget, 1)
+    }
+
+    func testFlowsExpiredByOVSEndTheCallsCopiesAndFreeItsSlot() {
+        var t = tracker()
+        let o = establish(&t, "c1")
+        for m in o.flowMods {
+            _ = t.flowRemoved(FlowRemoved(cookie: m.cookie, priority: m.priority, reason: FlowRemoved.Reason.idleTimeout.rawValue, tableID: m.tableID, match: m.match))
+        }
+        XCTAssertEqual(t.activeFlows, 0)
+        XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.counters.flowsExpired, 4)
+        // A late FLOW_REMOVED (reason delete) for a reused slot is ignored.
+        let again = establish(&t, "c2", guestPort: 40100, farPort: 50100, at: second)
+        XCTAssertEqual(again.flowMods.count, 4)
+        let m = again.flowMods[0]
+        _ = t.flowRemoved(FlowRemoved(cookie: m.cookie, priority: m.priority, reason: FlowRemoved.Reason.delete.rawValue, tableID: m.tableID, match: m.match))
+        XCTAssertEqual(t.activeFlows, 4)
+    }
+
+    func testAPreviousSipspansFlowsAreAdoptedNeverDeletedAndTheirSlotsAvoided() {
+        var t = tracker()
+        let old = FlowCookie.mediaCookie(slot: 1)
+        let stats = (0..<3).map { i in
+            FlowStats(tableID: 0, priority: FlowPriority.mediaFromGuest, cookie: old,
+                      match: Match([.inPort(1), .ethType(0x0800), .ipProto(17), .ipv4Dst([10, 0, 0, UInt8(i)]), .udpDst(9)]), instructions: [],
+                      durationSeconds: 5, idleTimeout: 60, flags: 1)
+        }
+        t.synced(stats)
+        XCTAssertEqual(t.adoptedFlows, 3)
+        let o = establish(&t, "c1")
+        XCTAssertTrue(o.flowMods.allSatisfy { FlowCookie.slot(of: $0.cookie) != 1 }, "slot 1 is held by the adopted flows")
+        XCTAssertFalse(o.flowMods.contains { $0.command == .delete || $0.command == .deleteStrict })
+        _ = t.flowRemoved(FlowRemoved(cookie: old, priority: stats[0].priority, reason: 0, tableID: 0, match: stats[0].match))
+        XCTAssertEqual(t.adoptedFlows, 2)
+        // A re-read that no longer shows this tracker's flows (they expired unnoticed) forgets the call.
+        t.synced([])
+        XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.adoptedFlows, 0)
+    }
+
+    func testANICThatLosesMediaLosesItsCallsFlows() {
+        var t = tracker()
+        let cookie = establish(&t, "c1").flowMods[0].cookie
+        let o = t.setNICs([])
+        XCTAssertEqual(o.flowMods, [FlowMod(command: .delete, cookie: cookie, cookieMask: .max, tableID: 0xff, match: .any)])
+        XCTAssertEqual(t.activeCalls, 0)
+    }
+
+    func testAReInviteMovesOnlyTheChangedFlows() {
+        var t = tracker()
+        _ = establish(&t, "c1")
+        _ = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", "c1", "2 INVITE", toTag: "b1", sdp: ("10.9.0.101", 40000))),
+                       inPort: 1, now: second)
+        let o = t.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 200 OK", "c1", "2 INVITE", toTag: "b1", sdp: ("10.9.0.250", 50200))),
+                           inPort: uplink, now: second + 1)
+        XCTAssertEqual(o.flowMods.filter { $0.command == .deleteStrict }.count, 2, "the far end's old RTCP port, both directions")
+        XCTAssertEqual(o.flowMods.filter { $0.command == .add }.compactMap { $0.match.value(of: .udpDst)?.integer }, [50201, 50201])
+        XCTAssertEqual(t.activeFlows, 4)
+    }
+
+    func testHostileFramesAreCountedAndIgnored() {
+        var t = tracker()
+        var rng = SplitMix(seed: 20_2612)
+        print("MediaTrackerTests seed 202612")
+        for _ in 0..<2000 {
+            let n = Int(rng.next() % 300)
+            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            XCTAssertEqual(t.packetIn(frame: bytes, inPort: 1, now: 0).flowMods, [])
+        }
+        // A SIP-looking frame with a lying Content-Length and a huge SDP is ignored too.
+        let lying = frame(from: (guestMAC, guestIP), to: (farMAC, farIP),
+                          "INVITE sip:b@x SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nFrom: <a>;tag=1\r\nTo: <b>\r\nContent-Type: application/sdp\r\nContent-Length: 99999\r\n\r\nv=0\r\n")
+        XCTAssertEqual(t.packetIn(frame: lying, inPort: 1, now: 0).flowMods, [])
+        XCTAssertEqual(t.counters.packetIns, 2001)
+        XCTAssertGreaterThan(t.counters.notSIP, 1990)
+    }
+
+    func testThePacketInRateIsBounded() {
+        var t = tracker(MediaLimits(packetInsPerSecond: 10))
+        for _ in 0..<25 { _ = t.packetIn(frame: [0], inPort: 1, now: 0) }
+        XCTAssertEqual(t.counters.packetInsLimited, 15)
+        _ = t.packetIn(frame: [0], inPort: 1, now: second)
+        XCTAssertEqual(t.counters.packetInsLimited, 15, "a second later the bucket is full again")
+    }
+}
+
+/// A small seeded generator (SplitMix64).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
