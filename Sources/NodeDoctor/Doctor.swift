@@ -31,7 +31,7 @@ public struct Doctor: Sendable {
             let extras = stanzas[b.name]?.options.filter { $0.key == "ovs_extra" }.map(\.value) ?? []
             if b.controllers.isEmpty {
                 out.append(Finding(b.name, "no controller: sipspan does not program this bridge, nothing is copied",
-                                   fix: "ovs_extra set-controller \(b.name) \(controller)   (\(here))"))
+                                   fix: "ovs_extra set-controller \(b.name) \(controller) -- set controller \(b.name) max_backoff=1000   (\(here))"))
             } else if interfaces != nil, !extras.contains(where: { $0.contains("set-controller") }) {
                 out.append(Finding(b.name, "controller \(b.controllers.joined(separator: " ")) is not set by an ovs_extra line: the next ifreload -a (Apply Configuration in the Proxmox UI, an SDN apply) removes it and copies stop silently",
                                    fix: "ovs_extra set-controller \(b.name) \(b.controllers.joined(separator: " "))   (\(here))"))

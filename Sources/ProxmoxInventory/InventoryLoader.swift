@@ -53,11 +53,15 @@ public enum InventoryLoader {
         // a config mid-move): unknown, not gone; its last good view stays. A guest really deleted
         // leaves .vmlist too.
         for (vmid, entry) in inv.vmlist.sorted(by: { $0.key < $1.key }) where inv.guests[vmid] == nil {
-            guard let old = previous?.guests[vmid] else { continue }
             let rel = "nodes/\(entry.node)/\(entry.kind == .qemu ? "qemu-server" : "lxc")/\(vmid).conf"
+            guard files[rel] == nil else { continue }   // there, but broken: its parse error says so
+            let at = SourceLocation(file: display(".vmlist"), line: 1, column: 1)
+            guard let old = previous?.guests[vmid] else {
+                diagnostics.append(Diagnostic(.warning, at, "guest \(vmid) is listed on node \(entry.node) but \(display(rel)) cannot be read (missing, unreadable or a symlink loop); it is left out until it can be"))
+                continue
+            }
             inv.guests[vmid] = old
-            diagnostics.append(Diagnostic(.warning, SourceLocation(file: display(".vmlist"), line: 1, column: 1),
-                                          "guest \(vmid) is listed on node \(entry.node) but \(display(rel)) cannot be read; its last good view stays"))
+            diagnostics.append(Diagnostic(.warning, at, "guest \(vmid) is listed on node \(entry.node) but \(display(rel)) cannot be read; its last good view stays"))
         }
         // A config seen on two nodes (mid-migration): the node .vmlist names wins.
         for (vmid, entry) in inv.vmlist {

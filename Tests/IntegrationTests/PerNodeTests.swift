@@ -37,7 +37,8 @@ final class PerNodeTests: XCTestCase {
 
     /// The deploy guide's two `ovs_extra` lines for vmbr0, as ovs-vsctl arguments.
     static func ovsExtra(socket: String) -> [[String]] {
-        [["set-controller", "vmbr0", "unix:\(socket)"], ["set", "bridge", "vmbr0", "fail-mode=standalone", "protocols=OpenFlow10,OpenFlow13"]]
+        [["set-controller", "vmbr0", "unix:\(socket)"], ["set", "controller", "vmbr0", "max_backoff=1000"],
+         ["set", "bridge", "vmbr0", "fail-mode=standalone", "protocols=OpenFlow10,OpenFlow13"]]
     }
 
     func testABridgeConnectsOverTheUnixSocketWhichOnlyRootMayUse() throws {
@@ -50,6 +51,22 @@ final class PerNodeTests: XCTestCase {
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ip101):5060>\(Hosts.ipFar):5060"])
         s.stop()
         XCTAssertNotEqual(stat(socket, &st), 0, "the socket is removed on a clean stop")
+    }
+
+    /// The package's upgrade path per node: the unit is restarted (SIGTERM, then a new process on the
+    /// same socket); the new process finds every flow in place and changes nothing.
+    func testARestartOnTheUnixSocketFindsEveryFlowAndChangesNothing() throws {
+        let first = try perNode()
+        try waitUntil("confirmed") { first.currentStatus?.bridges.first?.confirmed == true }
+        let flows = try lab.ovs.flows("vmbr0")
+        first.stop()
+        let second = try lab.startSipspan(extraArgs: ["--listen", "unix:\(socket)"])
+        try waitUntil(timeout: 15, "the restarted sipspan serves the bridge") { second.currentStatus?.bridges.first?.confirmed == true }
+        let connected = second.lines(containing: "bridge connected")
+        let found = flows.filter { $0.contains("cookie=0x51959a40") }.count
+        XCTAssertTrue(connected.first?.contains("found=\(found) ") ?? false, "found every flow (\(found)): \(connected)")
+        XCTAssertTrue(second.lines(containing: "flows applied").isEmpty, second.log)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), flows)
     }
 
     func testBadUnixSocketPathsFailAtStartWithAClearMessage() throws {

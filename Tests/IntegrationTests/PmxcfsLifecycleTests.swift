@@ -75,6 +75,48 @@ final class PmxcfsLifecycleTests: XCTestCase {
         XCTAssertLessThan(try sipspan.status().pmxcfs.inventoryAgeSeconds ?? 99, 2)
     }
 
+    /// Issue 19's bad input on a mounted pmxcfs, all at once: a half-written guest config, `.vmlist`
+    /// naming a node whose directory is missing, a symlink loop where a guest config should be, and the
+    /// policy directory replaced by a file. Each is logged; the last good view stays; copies go on;
+    /// when it is all repaired nothing changes.
+    func testBadInputUnderEtcPveKeepsTheLastGoodViewAndTheCopies() throws {
+        let flows = try lab.ovs.flows("vmbr0")
+        let changes = sipspan.totals.changesApplied
+        try pve.guest(101, "name: sip-proxy-1\ntags: sip-proxy\nnet0: virtio=BC:24:11:00:0")        // cut mid-line
+        try FileManager.default.createDirectory(atPath: pve.root + "/nodes/ghost/qemu-server", withIntermediateDirectories: true)
+        try pve.guest(150, node: "ghost", "name: ghost\nnet0: virtio=BC:24:11:00:01:50,bridge=vmbr0\n")
+        try FileManager.default.removeItem(atPath: pve.root + "/nodes/ghost")                            // listed, directory gone
+        let qemu = pve.root + "/nodes/pve1/qemu-server"
+        try pve.guest(160, "name: looped\n")
+        try FileManager.default.removeItem(atPath: qemu + "/160.conf")
+        XCTAssertEqual(symlink("loop-b", qemu + "/loop-a"), 0)
+        XCTAssertEqual(symlink("loop-a", qemu + "/loop-b"), 0)
+        XCTAssertEqual(symlink("loop-a", qemu + "/160.conf"), 0)                                          // ELOOP
+        try FileManager.default.removeItem(atPath: policyDir)
+        try "monitor: [".write(toFile: policyDir, atomically: false, encoding: .utf8)                    // the directory is now a file
+        try waitUntil(timeout: 5, "the broken policy path is reported") { !self.sipspan.lines(containing: "policy rejected").isEmpty }
+        Thread.sleep(forTimeInterval: 2.2)                                                                // two more inventory checks
+        XCTAssertTrue(sipspan.process.isRunning)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), flows, "the last good view stays in force")
+        try sipFromUplinkTo101()
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 1), ["udp \(Hosts.ipFar):5060>\(Hosts.ip101):5060"], "copies go on")
+        let log = sipspan.log
+        for mentioned in ["101.conf", "160.conf", "ghost", "sipspan"] {
+            XCTAssertTrue(log.contains(mentioned), "a log line names \(mentioned):\n\(log.suffix(3000))")
+        }
+        XCTAssertEqual(try sipspan.status().pmxcfs.state, .mounted, "bad files are not an unmounted pmxcfs")
+
+        // Repaired: the same policy and guests as before: nothing changes.
+        try FileManager.default.removeItem(atPath: policyDir)
+        try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
+        try pve.write("sipspan/carriers.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{tag: sip-proxy}]\n")
+        try pve.guest(101, InventoryTests.config(name: "sip-proxy-1", mac: Hosts.vm101, tags: "sip-proxy"))
+        for f in ["160.conf", "loop-a", "loop-b"] { unlink(qemu + "/" + f) }
+        Thread.sleep(forTimeInterval: 2.2)
+        XCTAssertEqual(try lab.ovs.flows("vmbr0"), flows)
+        XCTAssertEqual(sipspan.totals.changesApplied, changes, "no flow_mod for what did not change")
+    }
+
     func testAPolicyFileReallyDeletedOnAMountedPmxcfsStillRemovesItsCopies() throws {
         unlink(policyDir + "/carriers.yaml")
         try waitUntil(timeout: 3, "the copies are removed") { try !self.lab.ovs.flows("vmbr0").contains { $0.contains("dl_dst=\(Hosts.vm101)") } }

@@ -60,6 +60,33 @@ final class CollectorLabTests: XCTestCase {
     }
 }
 
+/// Issue 20 with SIPp and real calls: `media: rtcp`, SIPp's load as before, then calls from VM 101 whose
+/// SDP and RTCP/RTP travel over real sockets (scripts/media-call.py): the monitor and the collector get
+/// each call's RTCP once each way, no RTP, nothing sent after a BYE, and the SIP exactly as before.
+final class MediaLabTests: XCTestCase {
+    func testTheMonitorAndTheCollectorGetEachWatchedCallsRTCPOnce() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+        let r = try TestSupport.run(["\(root)/scripts/sip-lab", "--calls", "100", "--rate", "50", "--collector", "--media", "rtcp", "--media-calls", "8", "--json", "--quiet"],
+                                    env: ["SIPSPAN": try sipspanBinary()], check: false)
+        guard let line = r.out.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let vms = obj["vms"] as? [String: Int], let mon = obj["monitor"] as? [String: Int],
+              let media = obj["media"] as? [String: Any], let mm = media["monitor"] as? [String: Int], let mc = media["collector"] as? [String: Int] else {
+            return XCTFail("the lab did not run: exit \(r.status)\n\(r.out)\n\(r.err)")
+        }
+        print("media lab: \(line)")
+        XCTAssertEqual(mm["completed"], 8)
+        XCTAssertEqual(mm["rtcp"], 16, "each call's RTCP once each way; none of what was sent after the BYEs")
+        XCTAssertEqual(mm["rtp"], 0, "media: rtcp copies no RTP")
+        XCTAssertEqual(mc["rtcp"], 16, "the collector too")
+        XCTAssertEqual(mc["rtp"], 0)
+        XCTAssertEqual(mon["sip101"], vms["sip101"], "SIP exactly as before")
+        XCTAssertEqual(mon["other"], 0)
+        XCTAssertEqual(mon["duplicates"], 0)
+        XCTAssertEqual(r.status, 0, r.err)
+    }
+}
+
 /// Issue 19 item 5: 20 policy edits moving a watched VM between two monitors and changing its port
 /// ranges, under 20,000 SIP frames/s through a real netdev bridge (scripts/hitless-lab): each frame
 /// that crossed the bridge reached exactly one monitor. Changes go out as atomic OpenFlow bundles.

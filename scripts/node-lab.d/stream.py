@@ -50,14 +50,19 @@ def recv(bind, port, stopfile, out):
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((bind, int(port)))
-    s.settimeout(0.2)
-    log = []
+    s.settimeout(0.25)
+    log, quiet = [], 0
     while True:
         try:
             data = s.recv(2048)
+            quiet = 0
         except socket.timeout:
+            # Stop once the sender has stopped and nothing came for a second (frames still queued
+            # in a slow, emulated path are received, not counted lost).
             if os.path.exists(stopfile):
-                break
+                quiet += 1
+                if quiet >= 4:
+                    break
             continue
         if data.startswith(b"SEQ "):
             log.append((int(data[4:12]), time.time()))
@@ -135,6 +140,8 @@ def summary(sentf, recvf, pcap, t0=None, t1=None):
                 r["resume_after_confirm_s"] = round(rest[0][1] - float(t1), 3)
                 r["delivered_after_resume"] = len([q for q, _ in rest if q in got])
                 r["lost_after_resume"] = len([q for q, _ in rest if q not in got])
+        # Lost after sipspan confirmed the bridge (frames lost while OVS itself restarted are not).
+        r["lost_after_confirm"] = len([q for q, t in sent if t > float(t1) and q not in got])
         # Lost while the event ran (t0..t1) and after it.
         r["lost_in_window"] = len([q for q, t in sent if float(t0) <= t <= float(t1) and q not in got])
         r["lost_after"] = len([q for q in after if q not in got])
