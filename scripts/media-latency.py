@@ -3,7 +3,7 @@
 offer/answer (the 200 OK to the INVITE, as the monitor captured it) to sipspan sending the call's
 media flows (its 'media copies started' debug line). Read after the run, from files only.
 
-  media_latency.py MONITOR.pcap SIPSPAN.log   ->  JSON: calls matched, p50/p99/max in ms
+  media-latency.py MONITOR.pcap SIPSPAN.log   ->  JSON: calls matched, p50/p99/max in ms
 """
 import datetime, json, re, struct, sys
 
