@@ -97,10 +97,11 @@ final class MediaCopyTests: XCTestCase {
         XCTAssertEqual(after.counters.callsEnded, 1)
     }
 
-    /// What OVS does with each frame, by ofproto/trace: a media NIC's SIP is forwarded and copied and
-    /// also sent to the controller, which makes its datapath flow a slow-path one (an upcall per
-    /// frame); its RTCP, once the call's flows are in, is forwarded and copied in the fast path,
-    /// never sent to the controller; a NIC without `media:` keeps its SIP in the fast path.
+    /// What OVS does with each frame, by ofproto/trace: a media NIC's SIP is forwarded and copied by
+    /// the datapath itself, which also passes one copy up to ovs-vswitchd for the controller (a
+    /// `userspace(controller(...))` datapath action beside the outputs: no slow path, forwarding is not
+    /// held back); its RTCP, once the call's flows are in, is forwarded and copied with nothing sent
+    /// up; a NIC without `media:` sends nothing up either.
     func testOnlyTheSIPOfMediaNICsGoesToTheControllerMediaStaysInTheFastPath() throws {
         _ = try node(media: "rtcp")
         try call("c4@test", guestRTP: 40000, farRTP: 50000)
@@ -108,13 +109,18 @@ final class MediaCopyTests: XCTestCase {
         func trace(_ inPort: Int, _ src: String, _ from: String, sport: Int, dport: Int) throws -> String {
             try lab.ovs.appctl(["ofproto/trace", "vmbr0", "in_port=\(inPort),udp,dl_src=\(src),dl_dst=\(f),nw_src=\(from),nw_dst=\(iF),udp_src=\(sport),udp_dst=\(dport)"])
         }
+        func datapathActions(_ trace: String) -> String {
+            trace.split(separator: "\n").first { $0.hasPrefix("Datapath actions:") }.map(String.init) ?? ""
+        }
         let sip = try trace(1, v, i1, sport: 5060, dport: 5060)
-        XCTAssertTrue(sip.contains("CONTROLLER") && sip.contains("slow path"), sip)
+        let sipActions = datapathActions(sip)
+        XCTAssertTrue(sipActions.contains("userspace(") && sipActions.contains("controller(") && sipActions.contains("rule_cookie=0x51959a4000000003"), sip)
+        XCTAssertFalse(sip.contains("slow path"), "forwarded and copied in the datapath: \(sip)")
         let rtcp = try trace(1, v, i1, sport: 40001, dport: 50001)
         XCTAssertTrue(rtcp.contains("goto_table:1") && rtcp.contains("output:3"), "copied: \(rtcp)")
-        XCTAssertFalse(rtcp.contains("CONTROLLER") || rtcp.contains("slow path"), rtcp)
+        XCTAssertFalse(datapathActions(rtcp).contains("userspace(") || rtcp.contains("slow path"), rtcp)
         let other = try trace(2, Hosts.vm104, Hosts.ip104, sport: 5060, dport: 5060)
-        XCTAssertFalse(other.contains("slow path"), "VM 104 is not watched: \(other)")
+        XCTAssertFalse(datapathActions(other).contains("userspace("), "VM 104 is not watched: \(other)")
     }
 
     /// `media: rtp`: RTP too; a re-INVITE moving the far end's port moves the copies.
