@@ -54,12 +54,12 @@ let package = Package(
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"]),
         .testTarget(name: "FlowPlanningTests", dependencies: ["FlowPlanning", "OpenFlow", "Policy"]),
-        .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow"]),
+        .testTarget(name: "ProxmoxInventoryTests", dependencies: ["ProxmoxInventory", "Policy", "OpenFlow", "TestSupport"]),
         .testTarget(name: "NodeDoctorTests", dependencies: ["NodeDoctor", "ProxmoxInventory", "Policy", "TestSupport"]),
         .testTarget(name: "SwitchProtocolTests", dependencies: ["SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy"]),
         .testTarget(name: "ControllerCoreTests", dependencies: ["ControllerCore", "SwitchProtocol", "FlowPlanning", "OpenFlow", "Policy", "ProxmoxInventory"]),
         .testTarget(name: "SIPMediaTests", dependencies: ["SIPMedia"]),
-        .testTarget(name: "MediaTrackingTests", dependencies: ["MediaTracking", "SIPMedia", "FlowPlanning", "OpenFlow", "Policy"]),
+        .testTarget(name: "MediaTrackingTests", dependencies: ["MediaTracking", "SIPMedia", "FlowPlanning", "OpenFlow", "Policy", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OpenFlow", "TestSupport", "Controller", "ControllerCore"]),
     ]
 )

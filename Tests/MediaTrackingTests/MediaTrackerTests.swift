@@ -3,6 +3,7 @@ import MediaTracking
 import OpenFlow
 import Policy
 import SIPMedia
+import TestSupport
 import XCTest
 
 /// The per-bridge media tracker without a switch: SIP frames in, FLOW_MODs out.
@@ -157,8 +158,7 @@ final class MediaTrackerTests: XCTestCase {
 
     func testHostileFramesAreCountedAndIgnored() {
         var t = tracker()
-        var rng = SplitMix(seed: 20_2612)
-        print("MediaTrackerTests seed 202612")
+        var rng = SeededGenerator(seed: 202_612)
         for _ in 0..<2000 {
             let n = Int(rng.next() % 300)
             let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -178,18 +178,5 @@ final class MediaTrackerTests: XCTestCase {
         XCTAssertEqual(t.counters.packetInsLimited, 15)
         _ = t.packetIn(frame: [0], inPort: 1, now: second)
         XCTAssertEqual(t.counters.packetInsLimited, 15, "a second later the bucket is full again")
-    }
-}
-
-/// A small seeded generator (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

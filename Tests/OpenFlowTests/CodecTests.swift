@@ -1,4 +1,5 @@
 import OpenFlow
+import TestSupport
 import XCTest
 
 /// Round trips, framing and hostile bytes: no input may crash the decoder.
@@ -113,7 +114,7 @@ final class CodecTests: XCTestCase {
 
     /// Every truncation and many random corruptions of every sample: the decoder throws or returns, never traps.
     func testHostileBytesNeverCrash() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 0x0f13)
         var decodedOrThrown = 0
         for m in Self.samples {
             let bytes = m.encoded(xid: 1)

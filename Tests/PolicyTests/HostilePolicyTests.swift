@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import TestSupport
 import XCTest
 
 /// Anything a text editor can produce is refused with an error, quickly and in bounded memory.
@@ -50,7 +51,7 @@ final class HostilePolicyTests: XCTestCase {
     }
 
     func testRandomBytesAreRefused() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 0x9a40)
         for _ in 0..<5 {
             let bytes = (0..<65_536).map { _ in UInt8.random(in: 0...255, using: &rng) }
             refusedQuickly(bytes, "64 KiB of random bytes")

@@ -1,6 +1,7 @@
 import OpenFlow
 import Policy
 @testable import ProxmoxInventory
+import TestSupport
 import XCTest
 
 /// Guest configs, `.vmlist`, `.members` and `user.cfg` in the formats pmxcfs holds them.
@@ -90,18 +91,6 @@ final class GuestConfigParserTests: XCTestCase {
     }
 }
 
-/// SplitMix64: a seeded generator, so a failing random test can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 final class InventoryLoaderTests: XCTestCase {
     static let members = #"{"nodename": "pve1", "version": 5, "cluster": {"name": "c", "version": 2, "nodes": 2, "quorate": 1}, "nodelist": {"pve1": {"id": 1, "online": 1, "ip": "192.0.2.11"}, "pve2": {"id": 2, "online": 0, "ip": "192.0.2.12"}}}"#
