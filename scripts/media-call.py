@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real SIP calls with SDP and their RTCP/RTP over UDP sockets, for the media labs (issue 20).
 
-  media-call.py uas BIND_IP STOPFILE              answer every INVITE with an SDP (port 50000 + 2n),
+  media-call.py uas BIND_IP STOPFILE [READY]      (touches READY once listening) answer every INVITE with an SDP (port 50000 + 2n),
                                                   send one RTP and one RTCP packet to the caller's
                                                   ports once the ACK arrives, answer BYEs
   media-call.py uac LOCAL_IP FAR_IP CALLS OUT      place CALLS calls one after another: INVITE with an
@@ -45,9 +45,11 @@ RTCP = bytes([0x80, 201, 0, 1, 0, 0, 0x01, 0x01])   # receiver report, no blocks
 RTP = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0x01, 0x01]) + b"\xff" * 20
 
 
-def uas(bind, stopfile):
+def uas(bind, stopfile, ready=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((bind, SIP)); s.settimeout(0.2)
+    if ready:
+        open(ready, "w").close()
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     calls, n = {}, 0
     while not os.path.exists(stopfile):
@@ -75,25 +77,35 @@ def uas(bind, stopfile):
 
 def uac(local, far, count, out):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((local, SIP)); s.settimeout(2)
+    s.bind((local, SIP)); s.settimeout(1)
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     done, calls = 0, []
+
+    def transaction(msg, cseq):
+        """Sends a request and waits for its final response, retransmitting like SIP over UDP does."""
+        for _ in range(5):
+            s.sendto(msg, (far, SIP))
+            deadline = time.time() + 1
+            while time.time() < deadline:
+                try:
+                    data, _ = s.recvfrom(65535)
+                except socket.timeout:
+                    break
+                if data.startswith(b"SIP/2.0 200") and header(data, "CSeq") == cseq:
+                    return data
+        return None
+
     for i in range(int(count)):
         cid, mine = "lab-%d-%d@%s" % (os.getpid(), i, local), 40000 + 2 * i
-        s.sendto(message("INVITE sip:b@%s SIP/2.0" % far, cid, "1 INVITE", "a1", body=sdp(local, mine)), (far, SIP))
-        try:
-            data, _ = s.recvfrom(65535)
-        except socket.timeout:
+        data = transaction(message("INVITE sip:b@%s SIP/2.0" % far, cid, "1 INVITE", "a1", body=sdp(local, mine)), "1 INVITE")
+        if data is None:
             continue
         theirs = media_port(data)
         s.sendto(message("ACK sip:b@%s SIP/2.0" % far, cid, "1 ACK", "a1", "b1"), (far, SIP))
         time.sleep(0.5)
         media.sendto(RTP, (far, theirs)); media.sendto(RTCP, (far, theirs + 1))
         time.sleep(0.2)
-        s.sendto(message("BYE sip:b@%s SIP/2.0" % far, cid, "2 BYE", "a1", "b1"), (far, SIP))
-        try:
-            s.recvfrom(65535)
-        except socket.timeout:
+        if transaction(message("BYE sip:b@%s SIP/2.0" % far, cid, "2 BYE", "a1", "b1"), "2 BYE") is None:
             continue
         time.sleep(0.3)
         media.sendto(RTCP, (far, theirs + 1))   # after the call: not to be copied
