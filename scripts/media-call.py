@@ -127,6 +127,8 @@ def udp_frames(path):
             i += 4
         if len(p) < i + 28 or p[i - 2:i] != b"\x08\x00" or p[i + 9] != 17:
             continue
+        if struct.unpack("!H", p[i + 6:i + 8])[0] & 0x1fff:
+            continue   # a later IP fragment (of a large SIP message): no UDP header of its own
         ihl = (p[i] & 15) * 4
         sport, dport = struct.unpack("!HH", p[i + ihl:i + ihl + 4])
         out.append((sport, dport, p[i + ihl + 8:]))
