@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import FlowPlanning
 import OpenFlow
 import Policy
@@ -301,14 +296,4 @@ public struct MediaTracker: Sendable {
         tokens -= 1
         return true
     }
-}
-
-/// 4 or 16 bytes of an IPv4 or IPv6 address in text, nil if it is neither.
-public func ipAddressBytes(_ text: String) -> [UInt8]? {
-    guard text.utf8.count <= 64 else { return nil }
-    var v4 = in_addr()
-    if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-    var v6 = in6_addr()
-    if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-    return nil
 }

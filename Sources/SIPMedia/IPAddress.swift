@@ -10,6 +10,17 @@ public func canonicalIPAddress(_ s: String) -> String? {
     return IPText.parseIPv4(bytes[...]).map(IPText.ipv4)
 }
 
+/// The 4 or 16 bytes of an IPv4 or IPv6 address in text (the forms `canonicalIPAddress` accepts),
+/// nil for anything else.
+public func ipAddressBytes(_ s: String) -> [UInt8]? {
+    let bytes = Array(s.utf8)
+    guard !bytes.isEmpty, bytes.count <= 45 else { return nil }
+    if bytes.contains(IPText.colon) {
+        return IPText.parseIPv6(bytes[...]).map { groups in groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] } }
+    }
+    return IPText.parseIPv4(bytes[...])
+}
+
 /// Parsing and formatting of IP address text, shared by SDP and frame decoding.
 enum IPText {
     static let colon = UInt8(ascii: ":")

@@ -60,3 +60,12 @@ final class IPAddressTests: XCTestCase {
         XCTAssertEqual(SessionDescription.parse(Array(longKind.utf8)).failure, .badLine(3))
     }
 }
+
+final class IPAddressBytesTests: XCTestCase {
+    func testBytesOfTheFormsSDPAndFramesUse() {
+        XCTAssertEqual(ipAddressBytes("10.9.0.101"), [10, 9, 0, 101])
+        XCTAssertEqual(ipAddressBytes("2001:db8::1"), [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [1])
+        XCTAssertEqual(ipAddressBytes("::ffff:192.0.2.1"), Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 1])
+        for bad in ["", "sbc.example.net", "010.1.1.1", "1.2.3", "fe80::1%eth0", "1::2::3"] { XCTAssertNil(ipAddressBytes(bad), bad) }
+    }
+}
