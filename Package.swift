@@ -25,14 +25,16 @@ let package = Package(
         // Desired flows for a bridge and the reconciler's diff. Pure.
         .target(name: "FlowPlanning", dependencies: ["OpenFlow", "Policy"]),
         // The switch session as a state machine: (input, now, context) -> [actions]. Pure, no I/O.
-        .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "ProxmoxInventory", "MediaTracking"]),
+        .target(name: "SwitchProtocol", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "ProxmoxInventory", "MediaTracking", "RateLimit"]),
         // The controller's decisions as a state machine: connections, datapath ownership, reloads, policy,
         // inventory, warnings, status, preview -> [actions]. Pure, no I/O, no clock.
-        .target(name: "ControllerCore", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory", "MediaTracking"]),
+        .target(name: "ControllerCore", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SwitchProtocol", "ProxmoxInventory", "MediaTracking", "RateLimit"]),
+        // A token bucket: the rate limits of packet-ins and of repeated log lines. Pure.
+        .target(name: "RateLimit"),
         // SIP and SDP as per-call media copies need them (issue 20): messages, offers/answers, endpoints. Pure.
         .target(name: "SIPMedia"),
         // Per-call media copies on one bridge: SIP packet-ins → calls → media flows (pure).
-        .target(name: "MediaTracking", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SIPMedia"]),
+        .target(name: "MediaTracking", dependencies: ["OpenFlow", "Policy", "FlowPlanning", "SIPMedia", "RateLimit"]),
         // OpenSSL as a system library (TLS for ssl: controllers).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Runtime: listener, per-bridge connections on Dispatch, policy watcher, status.

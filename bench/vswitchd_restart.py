@@ -14,6 +14,9 @@ process started here is stopped by PID.
 """
 import os, signal, struct, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import pcapfile
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIPSPAN = os.environ.get("SIPSPAN", os.path.join(ROOT, ".build/release/sipspan"))
 
@@ -27,16 +30,8 @@ def sh(*args, env=None, check=True):
 
 def sports(path):
     """UDP source ports of the frames in a pcap (the injected sequence numbers)."""
-    try:
-        data = open(path, "rb").read()
-    except FileNotFoundError:
-        return []
-    out, off = [], 24
-    little = data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-    while off + 16 <= len(data):
-        (incl,) = struct.unpack("<I" if little else ">I", data[off + 8:off + 12])
-        frame = data[off + 16:off + 16 + incl]
-        off += 16 + incl
+    out = []
+    for _, frame in pcapfile.frames(path):
         if len(frame) >= 14 + 20 + 8 and frame[12:14] == b"\x08\x00" and frame[14 + 9] == 17:
             ihl = (frame[14] & 0x0F) * 4
             out.append(struct.unpack(">H", frame[14 + ihl:14 + ihl + 2])[0])

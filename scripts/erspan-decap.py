@@ -6,18 +6,17 @@ frames that were neither.
 
 Usage: erspan-decap.py IN.pcap OUT.pcap
 """
-import json, struct, sys
+import json, os, struct, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapfile
 
 src, dst = sys.argv[1], sys.argv[2]
-data = open(src, "rb").read()
-little = data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-e = "<" if little else ">"
-out = bytearray(data[:24]) if len(data) >= 24 else bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-off, frames, ids, other = 24, 0, {}, 0
-while off + 16 <= len(data):
-    ts_sec, ts_usec, incl, orig = struct.unpack(e + "IIII", data[off:off + 16])
-    pkt = data[off + 16:off + 16 + incl]
-    off += 16 + incl
+pcap = pcapfile.read(src)
+e = pcap.endian
+out = bytearray(pcap.header)
+frames, ids, other = 0, {}, 0
+for ts_sec, ts_usec, pkt in pcap.records():
     inner, key = None, None
     if len(pkt) >= 34 and pkt[12:14] == b"\x08\x00":
         ihl = (pkt[14] & 0x0F) * 4

@@ -14,6 +14,9 @@ Only sockets in the namespaces the caller runs this in; no traffic elsewhere.
 """
 import json, os, re, socket, struct, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapfile
+
 SIP = 5060
 
 
@@ -116,12 +119,8 @@ def uac(local, far, count, out):
 
 
 def udp_frames(path):
-    data = open(path, "rb").read()
-    e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    off, out = 24, []
-    while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
-        p = data[off + 16:off + 16 + incl]; off += 16 + incl
+    out = []
+    for _, p in pcapfile.frames(path):
         i = 14
         while len(p) >= i + 4 and p[i - 2:i] in (b"\x81\x00", b"\x88\xa8"):
             i += 4

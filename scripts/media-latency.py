@@ -5,24 +5,22 @@ media flows (its 'media copies started' debug line). Read after the run, from fi
 
   media-latency.py MONITOR.pcap SIPSPAN.log   ->  JSON: calls matched, p50/p99/max in ms
 """
-import datetime, json, re, struct, sys
+import datetime, json, os, re, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapfile
 
 
 def answers(pcap):
     """Call-ID -> time of the first 200 OK to an INVITE carrying an SDP body."""
-    data = open(pcap, "rb").read()
-    e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    off, out = 24, {}
-    while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
-        p = data[off + 16:off + 16 + incl]; off += 16 + incl
+    out = {}
+    for t, p in pcapfile.frames(pcap):
         i = p.find(b"SIP/2.0 200")
         if i < 0 or b"application/sdp" not in p or not re.search(rb"CSeq:\s*\d+\s+INVITE", p, re.I):
             continue
         m = re.search(rb"(?im)^(?:Call-ID|i):\s*(\S+)", p[i:])
         if m:
-            out.setdefault(m.group(1).decode(errors="replace"), sec + frac / (1e9 if nano else 1e6))
+            out.setdefault(m.group(1).decode(errors="replace"), t)
     return out
 
 

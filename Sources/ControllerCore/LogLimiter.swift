@@ -1,3 +1,4 @@
+import RateLimit
 import SwitchProtocol
 
 /// What a rate-limited log line is about: lines of one key share one budget.

@@ -74,15 +74,12 @@ struct CopyFlows {
         }
     }
 
-    /// The delivery sets per-call media flows use: each media NIC's, and the union of every pair
-    /// of them (a call between two watched guests is copied once, to both NICs' targets).
+    /// The delivery sets per-call media flows use (`MediaFlows`): each media NIC's, and the pair
+    /// unions `MediaNIC.pairTargets` gives (a call between two watched guests is copied once, to both).
     mutating func mediaDeliverySets(_ nics: [MediaNIC]) {
-        for (i, a) in nics.enumerated() {
+        for a in nics {
             deliverySets.insert(a.targets)
-            for b in nics[(i + 1)...] where !a.macs.isEmpty || !b.macs.isEmpty {
-                let union = Set(a.targets).union(b.targets)
-                if union.count > a.targets.count || union.count > b.targets.count { deliverySets.insert(union.sorted()) }
-            }
+            for b in nics { if let union = a.pairTargets(to: b) { deliverySets.insert(union) } }
         }
     }
 

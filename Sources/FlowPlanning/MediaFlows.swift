@@ -31,10 +31,9 @@ public enum MediaFlows {
         for nic in nics {
             add(FlowPriority.mediaFromGuest, [.inPort(nic.port)], nic.targets)
             for mac in nic.macs { add(FlowPriority.mediaToGuest, [.ethDst(mac)], nic.targets) }
-            for other in nics where other.port != nic.port {
-                let union = Set(nic.targets).union(other.targets)
-                guard union.count > nic.targets.count else { continue }
-                for mac in other.macs { add(FlowPriority.mediaBetweenGuests, [.inPort(nic.port), .ethDst(mac)], union.sorted()) }
+            for other in nics {
+                guard let union = nic.pairTargets(to: other) else { continue }
+                for mac in other.macs { add(FlowPriority.mediaBetweenGuests, [.inPort(nic.port), .ethDst(mac)], union) }
             }
         }
         return flows.sorted()

@@ -17,6 +17,15 @@ public struct MediaNIC: Hashable, Sendable {
         self.name = name; self.port = port; self.macs = macs; self.selection = selection; self.targets = targets
     }
 
+    /// Where media sent by this NIC to `other`'s guest goes, when that is more than this NIC's own
+    /// targets: the union of both (copied once, to both NICs' targets); nil when `other` has no MACs
+    /// or adds nothing. One rule for the flows (`MediaFlows`) and the delivery sets they use.
+    public func pairTargets(to other: MediaNIC) -> [DeliveryTarget]? {
+        guard other.port != port, !other.macs.isEmpty else { return nil }
+        let union = Set(targets).union(other.targets)
+        return union.count > targets.count ? union.sorted() : nil
+    }
+
     /// The metadata naming `targets` in table 1.
     public var deliveryID: UInt64 { FlowPlanning.deliveryID(targets) }
 }

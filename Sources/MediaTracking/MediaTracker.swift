@@ -1,3 +1,4 @@
+import RateLimit
 import FlowPlanning
 import OpenFlow
 import Policy
@@ -51,14 +52,14 @@ public struct MediaTracker: Sendable {
     private var nextSlot: UInt16 = 1
     private var perNIC: [UInt32: Int] = [:]
     private var ownFlows = 0
-    private var tokens: Double
-    private var tokensAt: UInt64?
+    private var packetInBudget: TokenBucket
     public private(set) var counters = MediaCounters()
 
     public init(limits: MediaLimits = MediaLimits(), layout: UInt8 = FlowCookie.currentLayout) {
         self.limits = limits; self.layout = layout
         table = CallTable(limits: limits.calls)
-        tokens = Double(limits.packetInsPerSecond)
+        let rate = Double(limits.packetInsPerSecond)
+        packetInBudget = TokenBucket(perSecond: rate, burst: rate, now: 0)
     }
 
     /// Calls with media flows on the bridge now.
@@ -101,7 +102,7 @@ public struct MediaTracker: Sendable {
     public mutating func packetIn(frame: [UInt8], inPort: UInt32?, now: UInt64) -> Output {
         var out = Output()
         counters.packetIns += 1
-        guard takeToken(now: now) else { counters.packetInsLimited += 1; return out }
+        guard packetInBudget.take(now: now) else { counters.packetInsLimited += 1; return out }
         guard case let .success(f) = SIPFrame.decode(frame), case let .success(message) = SIPMessage.parse(f.payload) else {
             counters.notSIP += 1
             return out
@@ -288,12 +289,4 @@ public struct MediaTracker: Sendable {
         return nil
     }
 
-    private mutating func takeToken(now: UInt64) -> Bool {
-        let rate = Double(limits.packetInsPerSecond)
-        if let at = tokensAt, now > at { tokens = min(rate, tokens + Double(now - at) / 1e9 * rate) }
-        tokensAt = now
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
-    }
 }

@@ -1,5 +1,6 @@
 import FlowPlanning
 import MediaTracking
+import RateLimit
 import OpenFlow
 import Policy
 

@@ -187,6 +187,13 @@ final class FlowPlannerTests: XCTestCase {
         XCTAssertEqual(plan.mediaNICs.map(\.selection), [.rtcp, .rtp])
         let deliveries = Set(plan.flows.filter { $0.table == 1 }.compactMap { $0.match.value(of: .metadata)?.integer })
         XCTAssertTrue(deliveries.isSuperset(of: [deliveryID([3]), deliveryID([5]), deliveryID([3, 5])]))
+        // Every delivery set the plan's media NICs' call flows name is one table 1 delivers (one rule:
+        // MediaNIC.pairTargets), in either order of the NICs.
+        for nics in [plan.mediaNICs, plan.mediaNICs.reversed()] {
+            let used = Set(MediaFlows.build([d], nics: nics, cookie: cookie).flatMap { f in
+                f.instructions.compactMap { if case let .writeMetadata(v, _) = $0 { return v }; return nil } })
+            XCTAssertEqual(used.subtracting(deliveries), [], "media flows name delivery sets table 1 lacks")
+        }
     }
 
     func testDeterministicWhateverTheInputOrder() {

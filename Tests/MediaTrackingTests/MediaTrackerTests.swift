@@ -16,12 +16,14 @@ final class MediaTrackerTests: XCTestCase {
 
     // MARK: frames
 
-    func frame(from: (MACAddress, [UInt8]), to: (MACAddress, [UInt8]), _ sip: String) -> [UInt8] {
+    func frame(from: (MACAddress, [UInt8]), to: (MACAddress, [UInt8]), _ sip: String, tcp: Bool = false) -> [UInt8] {
         let payload = Array(sip.utf8)
-        let udpLength = 8 + payload.count, total = 20 + udpLength
-        let ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0, 0, 64, 17, 0, 0] + from.1 + to.1
-        let udp: [UInt8] = [0x13, 0xc4, 0x13, 0xc4, UInt8(udpLength >> 8), UInt8(udpLength & 0xff), 0, 0]
-        return to.0.bytes + from.0.bytes + [0x08, 0x00] + ip + udp + payload
+        // UDP header, or a TCP header (data offset 5, PSH|ACK) of a segment carrying the whole message.
+        let l4: [UInt8] = tcp ? [0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]
+                              : [0x13, 0xc4, 0x13, 0xc4, UInt8((8 + payload.count) >> 8), UInt8((8 + payload.count) & 0xff), 0, 0]
+        let total = 20 + l4.count + payload.count
+        let ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0, 0, 64, tcp ? 6 : 17, 0, 0] + from.1 + to.1
+        return to.0.bytes + from.0.bytes + [0x08, 0x00] + ip + l4 + payload
     }
 
     func sip(_ start: String, _ callID: String, _ cseq: String, toTag: String? = nil, sdp: (ip: String, port: Int)? = nil) -> String {
@@ -75,6 +77,25 @@ final class MediaTrackerTests: XCTestCase {
         // The BYE's 200 does not bring the call back.
         let ok = t.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 200 OK", "c1", "2 BYE", toTag: "b1")), inPort: uplink, now: 5 * second + 1)
         XCTAssertEqual(ok.flowMods, [])
+    }
+
+    /// SIP over TCP whose messages arrive whole, one per segment, is read like UDP's; a segment holding
+    /// part of a message (its Content-Length promises more) is not guessed at: no flows.
+    func testSIPOverTCPInWholeSegmentsGetsItsFlowsAndAPartialSegmentNone() {
+        var t = tracker()
+        let invite = sip("INVITE sip:b@x SIP/2.0", "t1", "1 INVITE", sdp: ("10.9.0.101", 40000))
+        let ok = sip("SIP/2.0 200 OK", "t1", "1 INVITE", toTag: "b1", sdp: ("10.9.0.250", 50000))
+        _ = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), invite, tcp: true), inPort: 1, now: 0)
+        let o = t.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), ok, tcp: true), inPort: uplink, now: 1000)
+        XCTAssertEqual(Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001], "RTCP of both sides, as over UDP")
+        XCTAssertEqual(t.activeCalls, 1)
+
+        var u = tracker()
+        _ = u.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), invite, tcp: true), inPort: 1, now: 0)
+        let cut = String(ok.dropLast(30))
+        let partial = u.packetIn(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), cut, tcp: true), inPort: uplink, now: 1000)
+        XCTAssertEqual(partial.flowMods, [], "a 200 OK cut short is no answer")
+        XCTAssertEqual(u.activeCalls, 0)
     }
 
     func testSIPOfANICWithoutMediaChangesNothing() {

@@ -18,6 +18,11 @@
 """
 import json, os, socket, struct, sys, time
 
+# pcapfile.py: beside this file in the VM (/lab), one directory up in the repository (scripts/).
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_here, os.path.join(_here, "..")]
+import pcapfile
+
 
 def send(src, dst, port, rate, stopfile, out, sport=None):
     fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
@@ -74,24 +79,11 @@ def recv(bind, port, stopfile, out):
 def pcap_seqs(path):
     """(seq, time) of every frame of a pcap carrying a stream datagram (IPv4/UDP, maybe VLAN-tagged)."""
     out = []
-    try:
-        data = open(path, "rb").read()
-    except OSError:
-        return out
-    if len(data) < 24:
-        return out
-    magic = data[:4]
-    e = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    off = 24
-    while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
-        pkt = data[off + 16:off + 16 + incl]
-        off += 16 + incl
+    for t, pkt in pcapfile.frames(path):
         i = pkt.find(b"SEQ ")
         if i >= 0 and len(pkt) >= i + 12:
             try:
-                out.append((int(pkt[i + 4:i + 12]), sec + frac / (1e9 if nano else 1e6)))
+                out.append((int(pkt[i + 4:i + 12]), t))
             except ValueError:
                 pass
     return out
