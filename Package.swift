@@ -51,6 +51,8 @@ let package = Package(
         ]),
         // Benchmark: inventory reads per check at 100/1,000/10,000 guests (bench/inventory-reads); not shipped.
         .executableTarget(name: "InventoryReadsBench", dependencies: ["ProxmoxInventory"], path: "bench/InventoryReads"),
+        // Benchmark: controller CPU per SIP PACKET_IN of a media NIC (bench/media-packet-ins); not shipped.
+        .executableTarget(name: "MediaPacketInsBench", dependencies: ["MediaTracking", "FlowPlanning", "OpenFlow"], path: "bench/MediaPacketIns"),
         // Helpers shared by the test targets (running commands, polling); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),

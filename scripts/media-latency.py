@@ -3,7 +3,11 @@
 offer/answer (the 200 OK to the INVITE, as the monitor captured it) to sipspan sending the call's
 media flows (its 'media copies started' debug line). Read after the run, from files only.
 
-  media-latency.py MONITOR.pcap SIPSPAN.log   ->  JSON: calls matched, p50/p99/max in ms
+  media-latency.py MONITOR.pcap SIPSPAN.log [OFCHANNEL.pcap]   ->  JSON: calls matched, p50/p99/max in ms
+
+With a capture of the OpenFlow channel (sip-lab --of-capture) the figure is also split in two: the
+monitor's copy of the 200 OK to its PACKET_IN on the channel (ovs-vswitchd's part) and that PACKET_IN
+to sipspan's line (sipspan's part, which includes reading the socket).
 """
 import datetime, json, os, re, sys
 
@@ -24,6 +28,22 @@ def answers(pcap):
     return out
 
 
+def packet_ins(pcap):
+    """Call-ID -> time the first TCP segment of the OpenFlow channel carrying that call's 200 OK to
+    the INVITE (inside a PACKET_IN) was captured. Segments are searched as they are: a 200 OK split
+    across two segments is matched by the segment holding its Call-ID line."""
+    out = {}
+    for t, p in pcapfile.frames(pcap):
+        for i in [m.start() for m in re.finditer(rb"SIP/2.0 200", p)]:
+            q = p[i:i + 2000]
+            if not re.search(rb"CSeq:\s*\d+\s+INVITE", q, re.I):
+                continue
+            m = re.search(rb"(?im)^(?:Call-ID|i):\s*(\S+)", q)
+            if m:
+                out.setdefault(m.group(1).decode(errors="replace"), t)
+    return out
+
+
 def started(log):
     out = {}
     for line in open(log, errors="replace"):
@@ -37,12 +57,21 @@ def started(log):
     return out
 
 
-def main(pcap, log):
-    a, s = answers(pcap), started(log)
-    lat = sorted((s[c] - a[c]) * 1000 for c in s if c in a)
+def figures(lat):
+    lat = sorted(lat)
     pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 2) if lat else None
-    print(json.dumps({"answers": len(a), "started": len(s), "matched": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
-                      "max_ms": round(lat[-1], 2) if lat else None, "min_ms": round(lat[0], 2) if lat else None}))
+    return {"matched": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+            "max_ms": round(lat[-1], 2) if lat else None, "min_ms": round(lat[0], 2) if lat else None}
+
+
+def main(pcap, log, ofchannel=None):
+    a, s = answers(pcap), started(log)
+    out = {"answers": len(a), "started": len(s), **figures([(s[c] - a[c]) * 1000 for c in s if c in a])}
+    if ofchannel:
+        p = packet_ins(ofchannel)
+        out["ovs"] = figures([(p[c] - a[c]) * 1000 for c in p if c in a])
+        out["sipspan"] = figures([(s[c] - p[c]) * 1000 for c in s if c in p])
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -29,45 +29,83 @@ public struct SIPMessage: Hashable, Sendable {
         case tooLarge, notText, noStartLine, badStartLine, tooManyHeaders, missingHeader(String), badHeader(String), truncatedBody
     }
 
-    /// Parses one SIP message (a UDP payload, or a TCP segment holding a whole message).
+    /// Parses one SIP message (a UDP payload, or a TCP segment holding a whole message). Works on the
+    /// bytes (one pass over the header lines, strings made only for the values it keeps): a media NIC
+    /// sends every SIP frame through here.
     public static func parse(_ bytes: some Collection<UInt8>) -> Result<SIPMessage, ParseError> {
         guard bytes.count <= maximumSize else { return .failure(.tooLarge) }
         let data = Array(bytes)
         // Headers end at the first empty line (CRLF CRLF, or LF LF from lenient senders).
         guard let (headerEnd, bodyStart) = headerBoundary(data) else { return .failure(.noStartLine) }
-        guard let head = String(validating: data[..<headerEnd], as: UTF8.self) else { return .failure(.notText) }
-        // "\r\n" is one Character in Swift: split on it and on a bare "\n".
-        var lines = head.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\r\n" || $0 == "\n" })
+        guard String(validating: data[..<headerEnd], as: UTF8.self) != nil else { return .failure(.notText) }
+        // Lines end at LF, a CR before it dropped ("\r\n" or a bare "\n").
+        var lines: [Range<Int>] = []
+        var from = 0
+        while from <= headerEnd {
+            var lf = from
+            while lf < headerEnd && data[lf] != 10 { lf += 1 }
+            lines.append(from..<(lf > from && data[lf - 1] == 13 ? lf - 1 : lf))
+            from = lf + 1
+        }
         guard let first = lines.first, !first.isEmpty else { return .failure(.noStartLine) }
-        lines.removeFirst()
-        guard let start = startLine(first) else { return .failure(.badStartLine) }
-        // Unfold continuation lines (RFC 3261 7.3.1), bounded.
-        var headers: [(String, Substring)] = []
-        for line in lines where !line.isEmpty {
-            if line.first == " " || line.first == "\t", let last = headers.popLast() {
-                headers.append((last.0, Substring(last.1 + " " + line.drop { $0 == " " || $0 == "\t" })))
+        guard let start = startLine(data[first]) else { return .failure(.badStartLine) }
+        // The headers kept (first occurrence of each), continuation lines unfolded (RFC 3261 7.3.1).
+        var values = [[UInt8]?](repeating: nil, count: Header.allCases.count)
+        var lastKept: Int? = nil, count = 0
+        for line in lines.dropFirst() where !line.isEmpty {
+            if data[line.lowerBound] == 32 || data[line.lowerBound] == 9, count > 0 {
+                if let k = lastKept { values[k]! += [32] + trimmed(data, line) }
                 continue
             }
-            guard headers.count < maximumHeaders else { return .failure(.tooManyHeaders) }
-            guard let colon = line.firstIndex(of: ":") else { return .failure(.badHeader(String(line.prefix(32)))) }
-            let name = canonical(line[..<colon].trimmingSpaces().lowercased())
-            headers.append((name, line[line.index(after: colon)...].trimmingSpaces()))
+            guard count < maximumHeaders else { return .failure(.tooManyHeaders) }
+            count += 1
+            guard let colon = data[line].firstIndex(of: 58) else {
+                return .failure(.badHeader(String(decoding: data[line].prefix(32), as: UTF8.self)))
+            }
+            lastKept = nil
+            if let h = Header(name: trimmed(data, line.lowerBound..<colon)), values[h.rawValue] == nil {
+                values[h.rawValue] = trimmed(data, (colon + 1)..<line.upperBound)
+                lastKept = h.rawValue
+            }
         }
-        func value(_ name: String) -> Substring? { headers.first { $0.0 == name }?.1 }
-        guard let callID = value("call-id"), !callID.isEmpty else { return .failure(.missingHeader("Call-ID")) }
-        guard let cseqText = value("cseq") else { return .failure(.missingHeader("CSeq")) }
-        let cseqParts = cseqText.split(separator: " ", omittingEmptySubsequences: true)
-        guard cseqParts.count == 2, let number = UInt32(cseqParts[0]) else { return .failure(.badHeader("CSeq")) }
+        func value(_ h: Header) -> [UInt8]? { values[h.rawValue] }
+        guard let callID = value(.callID), !callID.isEmpty else { return .failure(.missingHeader("Call-ID")) }
+        guard let cseqText = value(.cseq) else { return .failure(.missingHeader("CSeq")) }
+        let cseqParts = cseqText.split(omittingEmptySubsequences: true, whereSeparator: { $0 == 32 || $0 == 9 })
+        guard cseqParts.count == 2, let number = UInt32(String(decoding: cseqParts[0], as: UTF8.self)) else { return .failure(.badHeader("CSeq")) }
         let body = data[bodyStart...]
         var sdp: [UInt8]? = nil
-        let type = value("content-type").map { $0.split(separator: ";").first.map { $0.trimmingSpaces().lowercased() } ?? "" }
-        if type == "application/sdp" {
-            let length = value("content-length").flatMap { Int($0) } ?? body.count
+        if let type = value(.contentType), asciiLowercased(trimmed(type, type.startIndex..<(type.firstIndex(of: 59) ?? type.endIndex))) == Array("application/sdp".utf8) {
+            let length = value(.contentLength).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? body.count
             guard length >= 0, body.count >= length else { return .failure(.truncatedBody) }
             sdp = Array(body.prefix(length))
         }
-        return .success(SIPMessage(start: start, callID: String(callID), cseq: (number, String(cseqParts[1]).uppercased()),
-                                   fromTag: value("from").flatMap(tag), toTag: value("to").flatMap(tag), sdp: sdp))
+        func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+        return .success(SIPMessage(start: start, callID: text(callID), cseq: (number, text(Array(cseqParts[1])).uppercased()),
+                                   fromTag: value(.from).flatMap(tag), toTag: value(.to).flatMap(tag), sdp: sdp))
+    }
+
+    /// The headers `parse` keeps, by their full and compact names (RFC 3261 7.3.3).
+    private enum Header: Int, CaseIterable {
+        case callID, cseq, from, to, contentType, contentLength
+        private static let names: [(name: [UInt8], compact: UInt8?, header: Header)] = [
+            (Array("call-id".utf8), UInt8(ascii: "i"), .callID), (Array("cseq".utf8), nil, .cseq),
+            (Array("from".utf8), UInt8(ascii: "f"), .from), (Array("to".utf8), UInt8(ascii: "t"), .to),
+            (Array("content-type".utf8), UInt8(ascii: "c"), .contentType), (Array("content-length".utf8), UInt8(ascii: "l"), .contentLength),
+        ]
+        init?(name: [UInt8]) {
+            let lower = asciiLowercased(name)
+            guard let h = Header.names.first(where: { $0.name == lower || (lower.count == 1 && $0.compact == lower[0]) }) else { return nil }
+            self = h.header
+        }
+    }
+
+    /// `range` of `d` without leading and trailing spaces and tabs.
+    private static func trimmed(_ d: [UInt8], _ range: Range<Int>) -> [UInt8] {
+        var lo = range.lowerBound, hi = range.upperBound
+        while lo < hi && (d[lo] == 32 || d[lo] == 9) { lo += 1 }
+        while hi > lo && (d[hi - 1] == 32 || d[hi - 1] == 9) { hi -= 1 }
+        return Array(d[lo..<hi])
     }
 
     private static func headerBoundary(_ d: [UInt8]) -> (Int, Int)? {
@@ -80,46 +118,34 @@ public struct SIPMessage: Hashable, Sendable {
         return nil
     }
 
-    private static func startLine(_ line: Substring) -> StartLine? {
-        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
+    private static func startLine(_ line: ArraySlice<UInt8>) -> StartLine? {
+        let parts = line.split(separator: 32, maxSplits: 2, omittingEmptySubsequences: true)
         guard parts.count >= 2 else { return nil }
-        if parts[0] == "SIP/2.0" {
-            guard let status = Int(parts[1]), (100...699).contains(status) else { return nil }
+        let sip20 = Array("SIP/2.0".utf8)
+        if parts[0].elementsEqual(sip20) {
+            guard let status = Int(String(decoding: parts[1], as: UTF8.self)), (100...699).contains(status) else { return nil }
             return .response(status: status)
         }
-        guard parts.count == 3, parts[2] == "SIP/2.0", parts[0].allSatisfy({ $0.isUppercase || $0 == "-" }) else { return nil }
-        return .request(method: String(parts[0]))
-    }
-
-    /// Compact header forms (RFC 3261 7.3.3) to their full names.
-    private static func canonical(_ name: String) -> String {
-        switch name {
-        case "i": return "call-id"
-        case "f": return "from"
-        case "t": return "to"
-        case "c": return "content-type"
-        case "l": return "content-length"
-        default: return name
-        }
+        let isMethod = parts[0].allSatisfy { (65...90).contains($0) || $0 == 45 }
+        guard parts.count == 3, parts[2].elementsEqual(sip20), isMethod else { return nil }
+        return .request(method: String(decoding: parts[0], as: UTF8.self))
     }
 
     /// The `tag` parameter of a From or To header.
-    private static func tag(_ value: Substring) -> String? {
+    private static func tag(_ value: [UInt8]) -> String? {
         // Parameters follow the name-addr (after '>') or the addr-spec.
-        let params = value.lastIndex(of: ">").map { value[value.index(after: $0)...] } ?? value
-        for p in params.split(separator: ";").dropFirst(params.hasPrefix(";") ? 0 : 1) {
-            let kv = p.split(separator: "=", maxSplits: 1)
-            if kv.count == 2, kv[0].trimmingSpaces().lowercased() == "tag" { return String(kv[1].trimmingSpaces()) }
+        let params = value.lastIndex(of: 62).map { value[($0 + 1)...] } ?? value[...]
+        let tagName = Array("tag".utf8)
+        for slice in params.split(separator: 59, omittingEmptySubsequences: true).dropFirst(params.first == 59 ? 0 : 1) {
+            let p = Array(slice)
+            guard let eq = p.firstIndex(of: 61) else { continue }
+            guard asciiLowercased(trimmed(p, 0..<eq)) == tagName else { continue }
+            let v = trimmed(p, (eq + 1)..<p.count)
+            return v.isEmpty ? nil : String(decoding: v, as: UTF8.self)
         }
         return nil
     }
 }
 
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return s
-    }
-}
+/// ASCII letters lowercased, other bytes as they are (header names and media types are ASCII tokens).
+func asciiLowercased(_ b: [UInt8]) -> [UInt8] { b.map { (65...90).contains($0) ? $0 | 0x20 : $0 } }

@@ -31,6 +31,24 @@ final class SIPMediaTests: XCTestCase {
         XCTAssertNil(m.sdp)
     }
 
+    /// Header names in any case, continuation lines (RFC 3261 7.3.1: here the To-tag is on one), bare
+    /// LF line ends, the first of two Call-IDs, spaces around the colon; a line without a colon fails.
+    func testHeaderFormsTheByteParserReads() throws {
+        let m = try SIPMessage.parse(Array(("SIP/2.0 180 Ringing\ncall-ID :  c7 \nCALL-ID: other\nto: <sip:bob@x>\n\t;Tag = t9\n"
+            + "FROM:\tsip:a@y;x=1;TAG=f3\nCseq:  2   INVITE\ncontent-type: Application/SDP ; charset=x\n"
+            + "Content-Length: 4\n\nv=0\nEXTRA").utf8)).get()
+        XCTAssertEqual(m.start, .response(status: 180))
+        XCTAssertEqual(m.callID, "c7")
+        XCTAssertEqual(m.toTag, "t9")
+        XCTAssertEqual(m.fromTag, "f3")
+        XCTAssertEqual(m.cseq.number, 2)
+        XCTAssertEqual(m.cseq.method, "INVITE")
+        XCTAssertEqual(m.sdp, Array("v=0\n".utf8))
+        XCTAssertEqual(SIPMessage.parse(Array("BYE sip:x SIP/2.0\r\nCall-ID: c\r\nnot a header\r\n\r\n".utf8)), .failure(.badHeader("not a header")))
+        XCTAssertEqual(SIPMessage.parse(Array("bye sip:x SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 BYE\r\n\r\n".utf8)), .failure(.badStartLine))
+        XCTAssertEqual(SIPMessage.parse(Array("BYE sip:x SIP/2.0\r\nCSeq: 1 BYE\r\n\r\n".utf8)), .failure(.missingHeader("Call-ID")))
+    }
+
     func testRFCCases() throws {
         func sdp(_ body: String) throws -> SessionDescription { try SessionDescription.parse(Array(("v=0\r\n" + body).utf8)).get() }
         // Media-level c= over session-level; RFC 3605 a=rtcp with its own address; IPv6.
