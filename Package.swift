@@ -50,9 +50,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Benchmark: inventory reads per check at 100/1,000/10,000 guests (bench/inventory-reads); not shipped.
-        .executableTarget(name: "InventoryReadsBench", dependencies: ["ProxmoxInventory"], path: "bench/InventoryReads"),
+        // What the benchmarks measure with (thread CPU time, medians); not shipped.
+        .target(name: "BenchSupport", path: "bench/Support"),
+        .executableTarget(name: "InventoryReadsBench", dependencies: ["ProxmoxInventory", "BenchSupport"], path: "bench/InventoryReads"),
         // Benchmark: controller CPU per SIP PACKET_IN of a media NIC (bench/media-packet-ins); not shipped.
-        .executableTarget(name: "MediaPacketInsBench", dependencies: ["MediaTracking", "FlowPlanning", "OpenFlow"], path: "bench/MediaPacketIns"),
+        .executableTarget(name: "MediaPacketInsBench", dependencies: ["MediaTracking", "FlowPlanning", "OpenFlow", "BenchSupport"], path: "bench/MediaPacketIns"),
         // Helpers shared by the test targets (running commands, polling); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OpenFlowTests", dependencies: ["OpenFlow", "TestSupport"]),

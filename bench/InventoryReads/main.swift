@@ -2,19 +2,9 @@
 // 100, 1,000 and 10,000 guests, unchanged and with one guest edited, beside a full read of the tree
 // (what every check cost before). The tree carries pmxcfs's change counters (.version, .vmlist).
 // Figures: file reads counted by the reader, CPU time of the checking thread (median of the runs).
-#if canImport(Glibc)
-import Glibc
-#endif
+import BenchSupport
 import Foundation
 import ProxmoxInventory
-
-func cpuNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 
 final class Tree {
     let root: String

@@ -5,18 +5,11 @@
 // PACKET_INs of a media NIC), 200 calls open at once, each with its own media ports.
 // Prints CPU per PACKET_IN (this thread) and the rate one core sustains, beside what the load
 // needs: 1,800 calls/s per VM on two watched VMs = 25,200 PACKET_INs/s.
-#if canImport(Glibc)
-import Glibc
-#endif
+import BenchSupport
+import Foundation
 import FlowPlanning
 import MediaTracking
 import OpenFlow
-
-func cpuNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 let guestMAC = MACAddress(bytes: [0xbc, 0x24, 0x11, 0, 1, 1])!, farMAC = MACAddress(bytes: [0xbc, 0x24, 0x11, 0, 0xf, 0xf])!
 let guestIP: [UInt8] = [10, 9, 0, 101], farIP: [UInt8] = [10, 9, 0, 250]
