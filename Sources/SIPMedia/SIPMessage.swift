@@ -54,7 +54,7 @@ public struct SIPMessage: Hashable, Sendable {
         var lastKept: Int? = nil, count = 0
         for line in lines.dropFirst() where !line.isEmpty {
             if data[line.lowerBound] == 32 || data[line.lowerBound] == 9, count > 0 {
-                if let k = lastKept { values[k]! += [32] + trimmed(data, line) }
+                if let k = lastKept { values[k]?.append(contentsOf: [32] + trimmed(data, line)) }
                 continue
             }
             guard count < maximumHeaders else { return .failure(.tooManyHeaders) }
