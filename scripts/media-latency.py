@@ -15,16 +15,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcapfile
 
 
+def oks_to_invite(p, window=None, sdp=False):
+    """Call-IDs of the 200 OKs to an INVITE in `p` (a frame, or a TCP segment of the OpenFlow channel
+    that may hold several PACKET_INs), each read from its status line on (`window` bytes of it, or
+    the rest of `p`); with `sdp`, only those carrying an SDP body."""
+    for s in re.finditer(rb"SIP/2.0 200", p):
+        q = p[s.start():s.start() + window] if window else p[s.start():]
+        if (sdp and b"application/sdp" not in q) or not re.search(rb"CSeq:\s*\d+\s+INVITE", q, re.I):
+            continue
+        m = re.search(rb"(?im)^(?:Call-ID|i):\s*(\S+)", q)
+        if m:
+            yield m.group(1).decode(errors="replace")
+
+
 def answers(pcap):
     """Call-ID -> time of the first 200 OK to an INVITE carrying an SDP body."""
     out = {}
     for t, p in pcapfile.frames(pcap):
-        i = p.find(b"SIP/2.0 200")
-        if i < 0 or b"application/sdp" not in p or not re.search(rb"CSeq:\s*\d+\s+INVITE", p, re.I):
-            continue
-        m = re.search(rb"(?im)^(?:Call-ID|i):\s*(\S+)", p[i:])
-        if m:
-            out.setdefault(m.group(1).decode(errors="replace"), t)
+        for c in oks_to_invite(p, sdp=True):
+            out.setdefault(c, t)
     return out
 
 
@@ -34,13 +43,8 @@ def packet_ins(pcap):
     across two segments is matched by the segment holding its Call-ID line."""
     out = {}
     for t, p in pcapfile.frames(pcap):
-        for i in [m.start() for m in re.finditer(rb"SIP/2.0 200", p)]:
-            q = p[i:i + 2000]
-            if not re.search(rb"CSeq:\s*\d+\s+INVITE", q, re.I):
-                continue
-            m = re.search(rb"(?im)^(?:Call-ID|i):\s*(\S+)", q)
-            if m:
-                out.setdefault(m.group(1).decode(errors="replace"), t)
+        for c in oks_to_invite(p, window=2000):
+            out.setdefault(c, t)
     return out
 
 
