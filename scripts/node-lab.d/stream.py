@@ -137,6 +137,8 @@ def summary(sentf, recvf, pcap, t0=None, t1=None):
         # Lost while the event ran (t0..t1) and after it.
         r["lost_in_window"] = len([q for q, t in sent if float(t0) <= t <= float(t1) and q not in got])
         r["lost_after"] = len([q for q in after if q not in got])
+        # When the lost frames were sent, relative to T0 (the first 20): which part of an event lost them.
+        r["lost_at_s"] = [round(t - float(t0), 3) for q, t in sorted(sent) if q not in got][:20]
         # Delivery resumed: first frame sent after t0 that arrived after the longest outage.
         r["window_s"] = round(float(t1) - float(t0), 3)
     print(json.dumps(r))
