@@ -38,7 +38,9 @@ enum BridgeMetrics {
             $0.counters.refusedBudget + $0.counters.refusedTable
         }
         mediaFamily("sipspan_media_packet_ins_total", "counter", "SIP frames received from the copy flows (PACKET_IN).") { $0.counters.packetIns }
-        mediaFamily("sipspan_media_packet_ins_limited_total", "counter", "SIP PACKET_INs dropped by the rate limit.") { $0.counters.packetInsLimited }
+        mediaFamily("sipspan_media_feed_frames_total", "counter", "SIP frames read from the media feed port (instead of PACKET_IN).") { $0.counters.fedFrames }
+        mediaFamily("sipspan_media_feed_active", "gauge", "1 when the bridge's media NICs' SIP is read from a media feed port, 0 for PACKET_IN.") { $0.feed == nil ? 0 : 1 }
+        mediaFamily("sipspan_media_packet_ins_limited_total", "counter", "SIP frames (PACKET_IN or feed) dropped by the rate limit.") { $0.counters.packetInsLimited }
         mediaFamily("sipspan_media_sdp_failures_total", "counter", "SDP bodies that did not parse (the call kept what it had).") { $0.counters.sdpFailures }
         family("sipspan_warnings", "gauge", "Warnings about the policy against the cluster (see sipspan status).",
                [([], status.warnings.count)])

@@ -62,7 +62,19 @@ final class Connection: @unchecked Sendable {
             close(CloseReason(.notReading, "peer is not reading: more than \(Connection.maximumPendingOutput / 1024 / 1024) MiB pending"))
             return
         }
+        // Replies to the frames of one read go out in one write, after the last of them.
+        if handlingFrames { return }
         flush()
+    }
+    private var handlingFrames = false
+
+    /// Runs `body` (which may `send` several times) and writes what it queued in one write.
+    func batchingWrites(_ body: () -> Void) {
+        guard !handlingFrames else { return body() }
+        handlingFrames = true
+        body()
+        handlingFrames = false
+        if pendingOutput > 0 && !writeSourceActive { flush() }
     }
 
     var pendingOutput: Int { output.count - outputStart }
@@ -120,11 +132,14 @@ final class Connection: @unchecked Sendable {
             switch transport.read(into: Connection.readBuffer) {
             case let .bytes(n):
                 framer.append(UnsafeRawBufferPointer(rebasing: Connection.readBuffer[0..<n]))
+                handlingFrames = true
                 do {
                     while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
                 } catch {
+                    handlingFrames = false
                     close(CloseReason(.malformedMessage, "framing error: \(error)"))
                 }
+                handlingFrames = false
             case .wouldBlock:
                 if pendingOutput > 0 { flush() }
                 return

@@ -16,6 +16,7 @@ public final class ControllerMetrics: Sendable {
     let macsLearned: Counter
     let reloadsApplied: Counter
     let reloadsRejected: Counter
+    let mediaFeedDrops: Counter
 
     public init() {
         bridgesConnected = registry.makeGauge(name: "sipspan_bridges_connected", help: "Bridges with a completed OpenFlow handshake.")
@@ -31,6 +32,7 @@ public final class ControllerMetrics: Sendable {
         macsLearned = registry.makeCounter(name: "sipspan_guest_macs_learned_total", help: "Guest MAC addresses learned on watched NICs.")
         reloadsApplied = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "applied")], help: "Policy reloads.")
         reloadsRejected = registry.makeCounter(name: "sipspan_policy_reloads_total", labels: [("result", "rejected")], help: "Policy reloads.")
+        mediaFeedDrops = registry.makeCounter(name: "sipspan_media_feed_drops_total", help: "Frames of media feed ports the kernel dropped (sipspan's receive buffer was full).")
     }
 
     /// The registered counter for a core's counter.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ControllerCore
 import Dispatch
+import FlowPlanning
 import Foundation
 import Logging
 import OpenFlow
@@ -33,6 +34,8 @@ public final class SipspanController: @unchecked Sendable {
     private var core: ControllerCore
     private var listeners: [Listener] = []
     private var connections: [ConnectionID: Connection] = [:]
+    /// The media feed each connection's bridge has on this node, if any (`MediaFeedSocket`).
+    private var feeds: [ConnectionID: MediaFeedSocket] = [:]
     private var timer: DispatchSourceTimer?
 
     public init(core: ControllerCore, logger: Logger) {
@@ -76,7 +79,13 @@ public final class SipspanController: @unchecked Sendable {
             }
             let t = DispatchSource.makeTimerSource(queue: queue)
             t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))
-            t.setEventHandler { [unowned self] in self.run(self.core.tick(now: monotonicNow())) }
+            t.setEventHandler { [unowned self] in
+                for feed in self.feeds.values {
+                    let dropped = feed.takeDrops()
+                    if dropped > 0 { self.metrics.mediaFeedDrops.increment(by: Int64(dropped)) }
+                }
+                self.run(self.core.tick(now: monotonicNow()))
+            }
             t.resume()
             timer = t
             let bound = zip(addresses, listeners).map { $0.isTLS ? "ssl:" + $1.address : $1.address }
@@ -102,6 +111,7 @@ public final class SipspanController: @unchecked Sendable {
         }
         connection.onClose = { [unowned self] reason in
             self.connections[id] = nil
+            self.feeds.removeValue(forKey: id)?.close()
             self.run(self.core.closed(id, reason: reason, now: monotonicNow()))
         }
         connection.start()
@@ -133,8 +143,34 @@ public final class SipspanController: @unchecked Sendable {
                 metrics.changeSeconds.record(seconds)
             case let .scheduleReconcile(id):
                 queue.async { [weak self] in self?.input(id, .reconcileDue) }
+            case let .watchMediaFeed(id, candidate):
+                watchMediaFeed(id, candidate)
             }
         }
+    }
+
+    /// Replaces the connection's media feed with a socket on `candidate`, and reports the outcome.
+    private func watchMediaFeed(_ id: ConnectionID, _ candidate: MediaFeedPort?) {
+        feeds.removeValue(forKey: id)?.close()
+        guard let candidate, connections[id] != nil else { return }
+        let result: SessionInput
+        do {
+            let feed = try MediaFeedSocket(candidate, queue: queue)
+            feed.onFrame = { [unowned self] frame in self.input(id, .feedFrame(frame)) }
+            // The flow_mods of one batch of frames go out in one write.
+            feed.deliver = { [unowned self] body in
+                if let c = self.connections[id] { c.batchingWrites(body) } else { body() }
+            }
+            feed.onFailure = { [unowned self] why in
+                self.feeds[id] = nil
+                self.input(id, .mediaFeed(candidate, opened: false, detail: why))
+            }
+            feeds[id] = feed
+            result = .mediaFeed(candidate, opened: true, detail: "raw socket on interface \(candidate.name)")
+        } catch {
+            result = .mediaFeed(candidate, opened: false, detail: "\(error)")
+        }
+        queue.async { [weak self] in self?.input(id, result) }
     }
 
     private func log(_ line: LogLine) {
@@ -177,6 +213,8 @@ public final class SipspanController: @unchecked Sendable {
             timer?.cancel(); timer = nil
             for l in listeners { l.stop() }
             listeners = []
+            for f in feeds.values { f.close() }
+            feeds = [:]
             run(core.stop())
         }
     }

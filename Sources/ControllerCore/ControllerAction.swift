@@ -1,3 +1,4 @@
+import FlowPlanning
 import OpenFlow
 import SwitchProtocol
 
@@ -23,4 +24,7 @@ public enum ControllerAction: Hashable, Sendable {
     case changeConfirmed(seconds: Double)
     /// Feed `.reconcileDue` to this connection once every message already read has been handled.
     case scheduleReconcile(ConnectionID)
+    /// Read this port of the connection's bridge as its media feed, replacing any feed it had (nil:
+    /// none); report with `.mediaFeed` (opened or not) and feed its frames as `.feedFrame`.
+    case watchMediaFeed(ConnectionID, MediaFeedPort?)
 }

@@ -46,7 +46,7 @@ extension ControllerCore {
                                     + (s.newerLayout.map { ["flows of a newer sipspan (flow layout \($0)) are on this bridge: left alone"] } ?? []),
                                 media: s.media.isActive || s.media.activeFlows + s.media.adoptedFlows > 0 ? MediaStatus(
                                     activeCalls: s.media.activeCalls, trackedCalls: s.media.trackedCalls, flows: s.media.activeFlows,
-                                    flowsByNIC: s.media.flowsByNIC, adoptedFlows: s.media.adoptedFlows, counters: s.media.counters) : nil)
+                                    flowsByNIC: s.media.flowsByNIC, adoptedFlows: s.media.adoptedFlows, counters: s.media.counters, feed: s.mediaFeed?.name) : nil)
         }
         return ControllerStatus(uptimeSeconds: seconds(from: startedAt, to: now), sessions: policy.sessions.map(\.name), bridges: bridges,
                                 warnings: warnings.map(\.description), inventoryGuests: inventory.guests.count,

@@ -245,6 +245,8 @@ public struct ControllerCore: Sendable {
                 ])
             case .macLearned:
                 out.append(.count(.macsLearned, by: 1))
+            case let .watchMediaFeed(candidate):
+                out.append(.watchMediaFeed(id, candidate))
             }
         }
         return out

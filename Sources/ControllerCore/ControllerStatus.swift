@@ -46,6 +46,8 @@ public struct MediaStatus: Codable, Sendable {
     /// Media flows of a previous sipspan found on the bridge, left to expire by their idle timeout.
     public let adoptedFlows: Int
     public let counters: MediaCounters
+    /// The media feed port sipspan reads the media NICs' SIP from; nil: PACKET_IN.
+    public let feed: String?
 }
 
 /// The whole controller as `sipspan status` shows it.

@@ -55,10 +55,12 @@ public struct FlowPlanner: Sendable {
     /// `knownMACs` holds the guest MACs Proxmox's inventory gives for port names: those ports get
     /// copies of SIP sent to them from the start and no learning (nothing goes to the controller, no
     /// frame of theirs can change what is copied). `macs` (learned from PACKET_INs) serves only the
-    /// watched ports the inventory does not know.
-    public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable, knownMACs: [String: [MACAddress]] = [:]) -> BridgePlan {
+    /// watched ports the inventory does not know. `mediaFeed`: the port number of a media feed sipspan
+    /// reads (`MediaFeedPort`); the SIP of media NICs then goes there rather than to the controller.
+    public func plan(policy: PolicySet, ports: [String: UInt32], macs: GuestMACTable, knownMACs: [String: [MACAddress]] = [:],
+                     mediaFeed: UInt32? = nil) -> BridgePlan {
         let targets = BridgeTargets(policy: policy, ports: ports, macs: macs, knownMACs: knownMACs)
-        var copies = CopyFlows(layout: layout)
+        var copies = CopyFlows(layout: layout, mediaFeed: mediaFeed)
         copies.sip(targets)
         copies.fragments(targets)
         let mediaNICs = targets.mediaNICs

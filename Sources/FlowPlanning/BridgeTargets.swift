@@ -14,6 +14,8 @@ struct BridgeTargets {
     /// Local monitor ports, sorted by name.
     let monitorPorts: [UInt32]
     let tunnelPorts: Set<UInt32>
+    /// Media feed ports (`MediaFeedPort.namePrefix`): receive-only, sorted.
+    let feedPorts: [UInt32]
     let segments: TrafficSegments
     /// Per watched port, protocol and segment: where its copies go.
     let targets: [String: [TrafficClass.L4: [Int: Set<DeliveryTarget>]]]
@@ -95,6 +97,7 @@ struct BridgeTargets {
         self.monitorNames = monitorNames
         monitorPorts = monitorNames.sorted().compactMap { ports[$0] }
         self.tunnelPorts = tunnelPorts
+        feedPorts = names.filter(MediaFeedName.matches).compactMap { ports[$0] }.sorted()
         self.segments = segments
         self.targets = targets
         self.watched = watched

@@ -7,6 +7,13 @@ struct CopyFlows {
     private(set) var flows: [Flow] = []
     private(set) var deliverySets = Set<[DeliveryTarget]>()
     let layout: UInt8
+    /// Where the SIP of media NICs also goes: the media feed port, else the controller.
+    let inspect: Action
+
+    init(layout: UInt8, mediaFeed: UInt32? = nil) {
+        self.layout = layout
+        inspect = mediaFeed.map { Action.output(port: $0, maxLength: 0) } ?? CopyFlows.toController
+    }
 
     static let ethTypes: [UInt16] = [0x0800, 0x86dd]
 
@@ -33,11 +40,12 @@ struct CopyFlows {
     static let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff)
 
     /// Copy flows for `base` (who) × `tails` (what: L3/L4 fields and a priority offset), delivered to
-    /// `set`; with `inspect`, each frame also goes whole to the controller (for its SDP).
+    /// `set`; with `inspect`, each frame also goes whole to sipspan (for its SDP): to the media feed
+    /// port when there is one, else to the controller.
     private mutating func add(priority: UInt16, base: [OXMField], tails: [([OXMField], UInt16)], to set: Set<DeliveryTarget>, inspect: Bool = false) {
         let sorted = set.sorted()
         deliverySets.insert(sorted)
-        let actions: [Action] = inspect ? [.normal, CopyFlows.toController] : [.normal]
+        let actions: [Action] = inspect ? [.normal, self.inspect] : [.normal]
         let instructions: [Instruction] = [.applyActions(actions), .writeMetadata(value: deliveryID(sorted), mask: .max), .gotoTable(1)]
         let cookie = FlowCookie.cookie(.copy, layout: layout)
         flows += tails.map { tail, offset in Flow(priority: priority + offset, match: Match(base + tail), instructions: instructions, cookie: cookie) }

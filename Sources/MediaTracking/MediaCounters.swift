@@ -2,7 +2,9 @@
 public struct MediaCounters: Hashable, Sendable, Codable {
     /// SIP frames received from the copy flows (PACKET_IN).
     public var packetIns = 0
-    /// Of those, dropped by the packet-in rate limit.
+    /// SIP frames read from the media feed port (instead of PACKET_IN).
+    public var fedFrames = 0
+    /// Of those (both), dropped by the rate limit.
     public var packetInsLimited = 0
     /// Frames that were not a whole SIP message over UDP/TCP (fragments, other payloads).
     public var notSIP = 0

@@ -100,8 +100,19 @@ public struct MediaTracker: Sendable {
 
     /// A frame a copy flow sent to the controller (whole), received on `inPort`.
     public mutating func packetIn(frame: [UInt8], inPort: UInt32?, now: UInt64) -> Output {
-        var out = Output()
         counters.packetIns += 1
+        return sip(frame: frame, inPort: inPort, now: now)
+    }
+
+    /// A frame a copy flow output to the media feed port: no ingress port, so the media NIC is the
+    /// one whose guest MAC is the frame's destination or source.
+    public mutating func fed(frame: [UInt8], now: UInt64) -> Output {
+        counters.fedFrames += 1
+        return sip(frame: frame, inPort: nil, now: now)
+    }
+
+    private mutating func sip(frame: [UInt8], inPort: UInt32?, now: UInt64) -> Output {
+        var out = Output()
         guard packetInBudget.take(now: now) else { counters.packetInsLimited += 1; return out }
         guard case let .success(f) = SIPFrame.decode(frame), case let .success(message) = SIPMessage.parse(f.payload) else {
             counters.notSIP += 1
@@ -110,6 +121,9 @@ public struct MediaTracker: Sendable {
         var seen = Set<UInt32>()
         if let inPort, nics[inPort] != nil { seen.insert(inPort) }
         if frame.count >= 6, let dst = MACAddress(bytes: Array(frame[0..<6])), let port = nicOfMAC[dst] { seen.insert(port) }
+        // The sender by its source MAC only when the frame came without its ingress port (the feed):
+        // with one, the port says who sent it and a source MAC proves nothing.
+        if inPort == nil, frame.count >= 12, let src = MACAddress(bytes: Array(frame[6..<12])), let port = nicOfMAC[src] { seen.insert(port) }
         guard !seen.isEmpty else { return out }
         let failures = table.sdpFailures, refused = table.refused
         let changes = table.handle(message, now: now)

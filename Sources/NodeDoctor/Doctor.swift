@@ -50,6 +50,17 @@ public struct Doctor: Sendable {
                 out.append(Finding(b.name, "protocols=\(b.protocols.joined(separator: ",")) lacks OpenFlow13: sipspan speaks OpenFlow 1.3 only and refuses the connection",
                                    fix: "\(bridgeSettings(b.name))   (\(here))"))
             }
+            // A media feed port: an internal port on the monitor VLAN, or sipspan cannot read it (another
+            // type) or reads every frame NORMAL floods into it.
+            for p in b.ports where MediaFeedName.matches(p.name) {
+                let stanza = "the guide's 'iface \(p.name)' stanza (ovs_type OVSIntPort, ovs_bridge \(b.name), ovs_options tag=\(monitorVLAN)) and \(p.name) in the ovs_ports of 'iface \(b.name)' in \(interfacesPath), then ifreload -a"
+                if p.type != "internal" {
+                    out.append(Finding("port \(p.name)", "media feed port of type '\(p.type.isEmpty ? "system" : p.type)': sipspan reads only an internal port (OVSIntPort) of this node", fix: stanza))
+                } else if p.tag != Int(monitorVLAN) {
+                    out.append(Finding("port \(p.name)", "media feed port not on the monitor VLAN \(monitorVLAN) (\(p.tag.map { "tag=\($0)" } ?? "untagged")): NORMAL floods the guests' broadcasts and unknown unicast into it",
+                                       fix: "ovs-vsctl set port \(p.name) tag=\(monitorVLAN)   (persist: ovs_options tag=\(monitorVLAN) in 'iface \(p.name)' of \(interfacesPath))"))
+                }
+            }
             for p in b.ports where !p.trunks.isEmpty && !p.trunks.contains(0) && p.tag == nil {
                 out.append(Finding("port \(p.name)", "trunks exclude VLAN 0: OVS drops every untagged frame on this port (management, corosync, untagged guests)",
                                    fix: "ovs-vsctl set port \(p.name) trunks=0-4093   (persist: trunks=0-4093 on the ovs_options line of 'iface \(p.name)' in \(interfacesPath))"))
@@ -76,7 +87,7 @@ public struct Doctor: Sendable {
             }
         }
         for b in managed {
-            for p in b.ports where p.tag == Int(monitorVLAN) && !monitorPorts.contains(p.name) {
+            for p in b.ports where p.tag == Int(monitorVLAN) && !monitorPorts.contains(p.name) && !MediaFeedName.matches(p.name) {
                 out.append(Finding("port \(p.name)", "on the monitor VLAN \(monitorVLAN) but no monitor: NORMAL floods its frames into the monitor NICs",
                                    fix: qmSet(p.name, inventory: inv, bridge: b.name, tag: nil, firewall: nil, note: "another VLAN than \(monitorVLAN)")
                                        ?? "ovs-vsctl set port \(p.name) tag=<another VLAN>"))

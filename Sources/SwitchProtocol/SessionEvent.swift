@@ -1,3 +1,4 @@
+import FlowPlanning
 import OpenFlow
 
 /// What a switch session reacts to.
@@ -14,6 +15,10 @@ public enum SessionInput: Sendable {
     case reconcileDue
     /// The controller's role changed (in the context): request it, and write if now master.
     case roleChanged
+    /// The runtime opened the media feed the session announced, or could not, or lost it (`detail`).
+    case mediaFeed(MediaFeedPort, opened: Bool, detail: String)
+    /// A frame read from the media feed port.
+    case feedFrame([UInt8])
 }
 
 /// Why a session's flows are being reconciled.
@@ -111,4 +116,6 @@ public enum SessionAction: Hashable, Sendable {
     case switchError(type: UInt16, code: UInt16)
     /// A guest MAC was learned from a PACKET_IN.
     case macLearned
+    /// Read this port as the media feed (nil: stop reading any); answer with `.mediaFeed`.
+    case watchMediaFeed(MediaFeedPort?)
 }

@@ -119,6 +119,16 @@ public struct SwitchSession: Sendable {
     private var mediaWarned = Set<String>()
     /// Emit a debug line per flow added or removed.
     public var logFlowChanges = false
+    /// Ports that can be the media feed (`MediaFeedPort.namePrefix`), and the candidate last announced.
+    private var feedPorts: [String: (port: UInt32, hardwareAddress: MACAddress)] = [:]
+    private var announcedFeed: MediaFeedPort?
+    /// The media feed port the runtime reads now (the copy flows of media NICs output to it).
+    public private(set) var mediaFeed: MediaFeedPort?
+    /// A candidate that could not be opened is asked for again from then (it may come up later);
+    /// the same reason is logged once.
+    private var feedRetryAt: UInt64?
+    private var feedFailure: String?
+    static let feedRetryInterval: UInt64 = 10_000_000_000
 
     public init(configuration: SessionConfiguration = SessionConfiguration(), now: UInt64) {
         self.configuration = configuration
@@ -198,6 +208,11 @@ public struct SwitchSession: Sendable {
             demoted = false
             out.append(.send(outgoing([.roleRequest(role: context.role, generationID: context.generationID)])))
             reconcile(.planChanged, reload: nil, now: now, context: context, into: &out)
+        case let .mediaFeed(candidate, opened, detail):
+            mediaFeedResult(candidate, opened: opened, detail: detail, now: now, into: &out)
+        case let .feedFrame(bytes):
+            guard case .ready = state, mediaFeed != nil else { break }
+            mediaOutput(media.fed(frame: bytes, now: now), context: context, into: &out)
         case .reconcileDue:
             guard case var .ready(r) = state, let why = r.reconcileScheduled else { break }
             r.reconcileScheduled = nil
@@ -369,6 +384,7 @@ public struct SwitchSession: Sendable {
                 setPorts(s.ports)
                 s.ports = []
                 s.portsDone = true
+                announceFeedCandidate(into: &out)
             }
         case let .flow(stats) where xid == s.flowsXID && !s.flowsDone:
             guard s.flows.count + stats.count <= configuration.maximumFlows else {
@@ -408,12 +424,60 @@ public struct SwitchSession: Sendable {
     }
 
     private mutating func setPorts(_ list: [PortDescription]) {
-        ports = [:]; portNames = [:]
+        ports = [:]; portNames = [:]; feedPorts = [:]
         for p in list {
             if p.portNumber == PortNumber.local { bridgeName = p.name; continue }
             guard p.portNumber <= PortNumber.max else { continue }
             ports[p.name] = p.portNumber
             portNames[p.portNumber] = p.name
+            noteFeedPort(p)
+        }
+    }
+
+    private mutating func noteFeedPort(_ p: PortDescription) {
+        guard MediaFeedName.matches(p.name), let mac = MACAddress(bytes: p.hardwareAddress) else { return }
+        feedPorts[p.name] = (p.portNumber, mac)
+    }
+
+    /// Tells the runtime which port to read as the media feed when the candidate changed; a feed
+    /// whose port went away or changed stops at once (the plan falls back to PACKET_IN).
+    private mutating func announceFeedCandidate(into out: inout [SessionAction]) {
+        let candidate = MediaFeedPort.candidate(feedPorts.map { ($0.key, $0.value.port, $0.value.hardwareAddress) })
+        guard candidate != announcedFeed else { return }
+        announcedFeed = candidate
+        feedRetryAt = nil; feedFailure = nil
+        out.append(.watchMediaFeed(candidate))
+        if let feed = mediaFeed, feed != candidate {
+            mediaFeed = nil
+            out.append(.log(LogLine(.info, "media feed stopped; media NICs' SIP goes to the controller", ["dpid": dpidText, "bridge": bridgeName, "port": feed.name])))
+            scheduleReconcile(.portsChanged(first: feed.name, more: false), into: &out)
+        }
+    }
+
+    /// The runtime opened the announced feed, or could not or lost it (`detail` says why). A result
+    /// for a candidate no longer announced is stale and ignored.
+    private mutating func mediaFeedResult(_ candidate: MediaFeedPort, opened: Bool, detail: String, now: UInt64, into out: inout [SessionAction]) {
+        guard candidate == announcedFeed else { return }
+        let port = candidate.port
+        if opened {
+            feedRetryAt = nil; feedFailure = nil
+            guard mediaFeed != candidate else { return }
+            mediaFeed = candidate
+            out.append(.log(LogLine(.info, "media feed opened; media NICs' SIP goes to it instead of the controller", [
+                "dpid": dpidText, "bridge": bridgeName, "port": candidate.name, "ofport": String(port), "detail": detail,
+            ])))
+            scheduleReconcile(.portsChanged(first: candidate.name, more: false), into: &out)
+        } else {
+            let had = mediaFeed != nil
+            mediaFeed = nil
+            feedRetryAt = now + SwitchSession.feedRetryInterval
+            if had || detail != feedFailure {
+                out.append(.log(LogLine(had ? .warning : .info, "media feed not used; media NICs' SIP goes to the controller", [
+                    "dpid": dpidText, "bridge": bridgeName, "port": candidate.name, "reason": detail,
+                ])))
+            }
+            feedFailure = detail
+            if had { scheduleReconcile(.portsChanged(first: candidate.name, more: false), into: &out) }
         }
     }
 
@@ -471,7 +535,8 @@ public struct SwitchSession: Sendable {
         // A newer sipspan's flows are never rewritten (nor planned) by an older one; a standby, or a
         // session another master has demoted, plans (for status) but sends nothing.
         if newerLayout == nil {
-            plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys))
+            plan = context.planner.plan(policy: context.policy, ports: ports, macs: macs, knownMACs: context.inventory.macs(forPorts: ports.keys),
+                                        mediaFeed: mediaFeed?.port)
         }
         defer { if let plan { mediaOutput(media.setNICs(plan.mediaNICs), context: context, into: &out) } }
         guard writes(context), let newPlan = plan else {
@@ -616,14 +681,18 @@ public struct SwitchSession: Sendable {
                 return
             }
             if let oldNumber = ports[port.name], oldNumber != port.portNumber { portNames[oldNumber] = nil }
-            if let oldName = portNames[port.portNumber], oldName != port.name { ports[oldName] = nil; macs.forget(port: oldName) }
+            if let oldName = portNames[port.portNumber], oldName != port.name { ports[oldName] = nil; macs.forget(port: oldName); feedPorts[oldName] = nil }
             ports[port.name] = port.portNumber
             portNames[port.portNumber] = port.name
+            if feedPorts[port.name] != nil { feedPorts[port.name] = nil }
+            noteFeedPort(port)
         case .delete:
             if ports[port.name] == port.portNumber { ports[port.name] = nil }
             portNames[port.portNumber] = nil
             macs.forget(port: port.name)
+            if feedPorts[port.name]?.port == port.portNumber { feedPorts[port.name] = nil }
         }
+        announceFeedCandidate(into: &out)
         out.append(.log(LogLine(.trace, "port status", ["dpid": dpidText, "port": port.name, "ofport": String(port.portNumber), "reason": "\(reason)"])))
         scheduleReconcile(.portsChanged(first: port.name, more: false), into: &out)
     }
@@ -733,6 +802,10 @@ public struct SwitchSession: Sendable {
             audit(now: now, into: &out)
         }
         if case .ready = state, media.isActive || media.trackedCalls > 0 { mediaOutput(media.tick(now: now), context: context, into: &out) }
+        if let at = feedRetryAt, now >= at, let candidate = announcedFeed, mediaFeed == nil {
+            feedRetryAt = nil
+            out.append(.watchMediaFeed(candidate))
+        }
     }
 }
 

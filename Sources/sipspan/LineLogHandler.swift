@@ -19,8 +19,19 @@ struct LineLogHandler: LogHandler {
         let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(quoted("\($0.value)"))" }.joined(separator: " ")
         let line = "\(Self.timestamp()) \(event.level) \(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
         Self.lock.lock()
-        FileHandle.standardError.write(Data(line.utf8))
+        Self.writeAll(Array(line.utf8))
         Self.lock.unlock()
+    }
+
+    /// One write(2) per line on stderr (retried when short or interrupted), no buffering to lose.
+    private static func writeAll(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
     }
 
     private func quoted(_ v: String) -> String {
@@ -33,7 +44,19 @@ struct LineLogHandler: LogHandler {
         var t = time_t(ts.tv_sec)
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), Int(ts.tv_nsec / 1_000_000))
+        // Digits by hand: String(format:) goes through Foundation's formatter, a measurable cost per line.
+        var out = [UInt8](repeating: 0, count: 24)
+        func put(_ value: Int, at: Int, width: Int) {
+            var v = value
+            for i in stride(from: at + width - 1, through: at, by: -1) { out[i] = UInt8(48 + v % 10); v /= 10 }
+        }
+        put(Int(tm.tm_year) + 1900, at: 0, width: 4); out[4] = 45
+        put(Int(tm.tm_mon) + 1, at: 5, width: 2); out[7] = 45
+        put(Int(tm.tm_mday), at: 8, width: 2); out[10] = 84
+        put(Int(tm.tm_hour), at: 11, width: 2); out[13] = 58
+        put(Int(tm.tm_min), at: 14, width: 2); out[16] = 58
+        put(Int(tm.tm_sec), at: 17, width: 2); out[19] = 46
+        put(Int(ts.tv_nsec / 1_000_000), at: 20, width: 3); out[23] = 90
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -38,7 +38,8 @@ struct Status: ParsableCommand {
             var line = "\(b.displayName) media: \(m.activeCalls) call(s) with copies (\(m.flows) flows"
             if m.adoptedFlows > 0 { line += ", \(m.adoptedFlows) adopted from a previous sipspan" }
             line += "), \(m.trackedCalls) followed; since connect \(c.callsStarted) started, \(c.callsEnded) ended, "
-            line += "\(c.refusedBudget + c.refusedTable) SIP-only (budget/table), \(c.packetIns) SIP packet-ins (\(c.packetInsLimited) over the rate), \(c.sdpFailures) bad SDP"
+            line += "\(c.refusedBudget + c.refusedTable) SIP-only (budget/table), \(c.packetIns) SIP packet-ins, \(c.fedFrames) from the feed"
+            line += " (\(c.packetInsLimited) over the rate), \(c.sdpFailures) bad SDP; SIP read \(m.feed.map { "from media feed port \($0)" } ?? "as PACKET_INs")"
             print(line)
         }
         for b in status.bridges { for n in b.notices { print("\(b.bridge): \(n)") } }

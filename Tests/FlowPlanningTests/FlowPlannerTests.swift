@@ -165,6 +165,30 @@ final class FlowPlannerTests: XCTestCase {
         XCTAssertEqual(none.mediaNICs, [])
     }
 
+    /// With a media feed port the media NIC's SIP goes to that port (in the datapath) instead of the
+    /// controller; nothing else changes, and the other NIC's SIP goes to neither.
+    func testWithAMediaFeedTheMediaNICsSIPGoesToTheFeedPortInsteadOfTheController() {
+        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "bond0": 4, "sipfeed0": 9]
+        let withMedia = MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)
+        let plain = session("b", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
+        var macs = GuestMACTable()
+        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let policy = PolicySet([withMedia, plain])
+        let viaController = planner.plan(policy: policy, ports: ports, macs: macs)
+        let viaFeed = planner.plan(policy: policy, ports: ports, macs: macs, mediaFeed: 9)
+        func actions(_ f: Flow) -> [Action] { f.instructions.flatMap { if case let .applyActions(a) = $0 { return a }; return [] } }
+        let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff), toFeed = Action.output(port: 9, maxLength: 0)
+        let controllerCopies = viaController.flows.filter { actions($0).contains(toController) }
+        let feedCopies = viaFeed.flows.filter { actions($0).contains(toFeed) }
+        XCTAssertFalse(controllerCopies.isEmpty)
+        XCTAssertEqual(feedCopies.count, controllerCopies.count, "the same flows, one action changed")
+        XCTAssertFalse(viaFeed.flows.contains { actions($0).contains(toController) }, "no SIP goes to the controller")
+        XCTAssertEqual(Set(feedCopies.map(\.key)), Set(controllerCopies.map(\.key)))
+        XCTAssertEqual(viaFeed.flows.count, viaController.flows.count)
+        XCTAssertTrue(feedCopies.allSatisfy { $0.match.inPort == 1 || $0.match.ethDst == mac101 }, "only VM 101's (media) SIP")
+        XCTAssertEqual(viaFeed.mediaNICs, viaController.mediaNICs)
+    }
+
     /// A call between two watched guests is copied once: the pair flow (in_port of one, eth_dst of the
     /// other) outranks each NIC's own flows and delivers to the union, which table 1 can deliver to.
     func testMediaFlowsOfACallBetweenTwoWatchedGuests() {

@@ -133,6 +133,34 @@ final class HardeningTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(leftFailOpenCount(), runs, "each return ended fail-open")
     }
 
+    /// Frames crossing sipspan's stop (SIGTERM, the unit stopping) and the second after it, while the
+    /// bridge has not failed open yet: OVS keeps sipspan's flows and forwards every frame.
+    func testAStreamAcrossSipspanStoppingLosesNothing() throws {
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"])
+        let frame = Frames.udp4(src: Hosts.vm104, dst: Hosts.far, from: Hosts.ip104, to: Hosts.ipFar, sport: 40000, dport: 40002, inPort: 2)
+        let injectors = 4, calls = 400, framesPerCall = 5
+        let total = injectors * calls * framesPerCall
+        let before = readPcap(lab.ovs.pcap("bond0")).count
+        let stream = try (0..<injectors).map { _ in try startInjector(frame: frame, calls: calls, framesPerCall: framesPerCall) }
+        try waitUntil(timeout: 10, "the stream starts") { readPcap(self.lab.ovs.pcap("bond0")).count >= before + 200 }
+        s.stop()
+        print("sipspan stopped after \(readPcap(lab.ovs.pcap("bond0")).count - before) of \(total) frames")
+        for injector in stream {
+            injector.waitUntilExit()
+            XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
+        }
+        var got = readPcap(lab.ovs.pcap("bond0")).count - before, last = -1, stableSince = Date()
+        let deadline = Date().addingTimeInterval(20)
+        while got < total && Date() < deadline {
+            if got != last { last = got; stableSince = Date() } else if Date().timeIntervalSince(stableSince) > 1 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+            got = readPcap(lab.ovs.pcap("bond0")).count - before
+        }
+        print("frames across sipspan's stop: \(got) of \(total) forwarded")
+        XCTAssertEqual(got, total, "no frame lost while sipspan stopped")
+        XCTAssertEqual(failOpenCount(), 0, "the bridge had not failed open")
+    }
+
     private func vswitchdLog() -> String { (try? String(contentsOfFile: "\(lab.ovs.dir)/vswitchd.log", encoding: .utf8)) ?? "" }
     private func failOpenCount() -> Int { vswitchdLog().components(separatedBy: "failing open").count - 1 }
     private func leftFailOpenCount() -> Int { vswitchdLog().components(separatedBy: "No longer in fail-open mode").count - 1 }

@@ -85,6 +85,34 @@ final class MediaLabTests: XCTestCase {
         XCTAssertEqual(mon["duplicates"], 0)
         XCTAssertEqual(r.status, 0, r.err)
     }
+
+    /// The same with the media feed port (internal port `sipfeed0`, as the guide sets it up): every SIP
+    /// frame of the watched NICs reaches sipspan through it, none as a PACKET_IN, and the copies are
+    /// the same.
+    func testWithAMediaFeedPortTheSIPComesThroughItAndTheCopiesAreTheSame() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+        let r = try TestSupport.run(["\(root)/scripts/sip-lab", "--calls", "100", "--rate", "50", "--collector", "--media", "rtcp", "--media-calls", "8",
+                                     "--media-feed", "--json", "--quiet"],
+                                    env: ["SIPSPAN": try sipspanBinary()], check: false)
+        guard let line = r.out.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let vms = obj["vms"] as? [String: Int], let mon = obj["monitor"] as? [String: Int],
+              let media = obj["media"] as? [String: Any], let mm = media["monitor"] as? [String: Int], let mc = media["collector"] as? [String: Int],
+              let counters = media["counters"] as? [String: Int], let watched = media["sip_frames_watched"] as? Int else {
+            return XCTFail("the lab did not run: exit \(r.status)\n\(r.out)\n\(r.err)")
+        }
+        print("media lab with a feed port: \(line)")
+        XCTAssertEqual(mm["completed"], 8)
+        XCTAssertEqual(mm["rtcp"], 16, "each call's RTCP once each way")
+        XCTAssertEqual(mc["rtcp"], 16, "the collector too")
+        XCTAssertEqual(mm["rtp"], 0)
+        XCTAssertEqual(counters["packetIns"], 0, "no SIP came as a PACKET_IN")
+        XCTAssertEqual(counters["fedFrames"], watched, "every SIP frame of the watched NICs came through the feed, once")
+        XCTAssertEqual(mon["sip101"], vms["sip101"], "SIP exactly as before")
+        XCTAssertEqual(mon["other"], 0)
+        XCTAssertEqual(mon["duplicates"], 0)
+        XCTAssertEqual(r.status, 0, r.err)
+    }
 }
 
 /// Issue 19 item 5: 20 policy edits moving a watched VM between two monitors and changing its port

@@ -79,6 +79,28 @@ final class MediaTrackerTests: XCTestCase {
         XCTAssertEqual(ok.flowMods, [])
     }
 
+    /// Frames from the media feed port carry no ingress port: the media NIC is found by the guest MAC
+    /// as source (the INVITE it sent) or destination (the 200 OK to it); a frame between two other
+    /// hosts is ignored.
+    func testFramesFromTheFeedFindTheirNICByMAC() {
+        var t = tracker()
+        let otherMAC = MACAddress("bc:24:11:00:01:04")!
+        let stranger = t.fed(frame: frame(from: (otherMAC, [10, 9, 0, 104]), to: (farMAC, farIP),
+                                          sip("INVITE sip:b@x SIP/2.0", "s1", "1 INVITE", sdp: ("10.9.0.104", 41000))), now: 0)
+        XCTAssertEqual(stranger.flowMods, [])
+        _ = t.fed(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", "f1", "1 INVITE", sdp: ("10.9.0.101", 40000))), now: 0)
+        let o = t.fed(frame: frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 200 OK", "f1", "1 INVITE", toTag: "b1", sdp: ("10.9.0.250", 50000))), now: 1000)
+        XCTAssertEqual(Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001])
+        XCTAssertEqual(o.notes, [.started(callID: "f1", flows: 4, nics: ["tap101i0"])])
+        XCTAssertEqual(t.counters.fedFrames, 3)
+        XCTAssertEqual(t.counters.packetIns, 0)
+        // With an ingress port, a source MAC proves nothing: VM 104's port sending the guest's MAC.
+        var u = tracker()
+        _ = u.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", "p1", "1 INVITE", sdp: ("10.9.0.101", 40000))), inPort: 2, now: 0)
+        let spoofed = u.packetIn(frame: frame(from: (farMAC, farIP), to: (otherMAC, guestIP), sip("SIP/2.0 200 OK", "p1", "1 INVITE", toTag: "b1", sdp: ("10.9.0.250", 50000))), inPort: uplink, now: 1000)
+        XCTAssertEqual(spoofed.flowMods, [])
+    }
+
     /// SIP over TCP whose messages arrive whole, one per segment, is read like UDP's; a segment holding
     /// part of a message (its Content-Length promises more) is not guessed at: no flows.
     func testSIPOverTCPInWholeSegmentsGetsItsFlowsAndAPartialSegmentNone() {

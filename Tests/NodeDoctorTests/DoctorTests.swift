@@ -8,7 +8,7 @@ import XCTest
 final class DoctorTests: XCTestCase {
     static func ovs(failMode: String = "standalone", protocols: String = "[\"set\",[\"OpenFlow10\",\"OpenFlow13\"]]", controller: Bool = true,
                     bondTrunks: String = "[\"set\",[]]", monitorTag: String = "4094", extraPort: (name: String, tag: String)? = nil,
-                    target: String = "unix:/var/run/openvswitch/sipspan.sock") throws -> OVSSnapshot {
+                    target: String = "unix:/var/run/openvswitch/sipspan.sock", interfaceTypes: [String: String] = [:]) throws -> OVSSnapshot {
         let ports = [("p1", "bond0", "[\"set\",[]]", bondTrunks), ("p2", "tap101i0", "[\"set\",[]]", "[\"set\",[]]"), ("p3", "tap900i1", monitorTag, "[\"set\",[]]"),
                      ("p4", "vmbr0", "[\"set\",[]]", "[\"set\",[]]")] + (extraPort.map { [("p5", $0.name, $0.tag, "[\"set\",[]]")] } ?? [])
         let portRows = ports.map { "[[\"uuid\",\"\($0.0)\"],\"\($0.1)\",\($0.2),\($0.3)]" }.joined(separator: ",")
@@ -16,7 +16,9 @@ final class DoctorTests: XCTestCase {
         let bridges = "{\"data\":[[\"vmbr0\",\(controller ? "[\"uuid\",\"c1\"]" : "[\"set\",[]]"),\"\(failMode)\",\(protocols),[\"set\",[\(portRefs)]]]],\"headings\":[\"name\",\"controller\",\"fail_mode\",\"protocols\",\"ports\"]}"
         return try OVSSnapshot.parse(bridges: Array(bridges.utf8),
                                      ports: Array("{\"data\":[\(portRows)],\"headings\":[\"_uuid\",\"name\",\"tag\",\"trunks\"]}".utf8),
-                                     controllers: Array("{\"data\":[[[\"uuid\",\"c1\"],\"\(target)\"]],\"headings\":[\"_uuid\",\"target\"]}".utf8))
+                                     controllers: Array("{\"data\":[[[\"uuid\",\"c1\"],\"\(target)\"]],\"headings\":[\"_uuid\",\"target\"]}".utf8),
+                                     interfaces: interfaceTypes.isEmpty ? nil : Array(("{\"data\":[" + interfaceTypes.sorted { $0.key < $1.key }.map { "[\"\($0.key)\",\"\($0.value)\",[\"map\",[]]]" }.joined(separator: ",")
+                                                                                       + "],\"headings\":[\"name\",\"type\",\"options\"]}").utf8))
     }
 
     static let goodInterfaces = Fixtures.interfaces
@@ -87,6 +89,19 @@ final class DoctorTests: XCTestCase {
                                             localNode: "pve1")
         XCTAssertEqual(wrongBridge.map(\.subject), ["VM 101 (sip) net1"])
         XCTAssertEqual(wrongBridge.first?.fix, "qm set 101 --net1 virtio=BC:24:11:00:01:11,bridge=vmbr0")
+    }
+
+    /// A media feed port as the guide sets it up (internal, monitor VLAN) is no finding (not even "on the
+    /// monitor VLAN but no monitor"); another type, or another VLAN, is one each.
+    func testAMediaFeedPortMustBeInternalAndOnTheMonitorVLAN() throws {
+        XCTAssertEqual(run(try Self.ovs(extraPort: ("sipfeed0", "4094"), interfaceTypes: ["sipfeed0": "internal"])), [])
+        let system = run(try Self.ovs(extraPort: ("sipfeed0", "4094"), interfaceTypes: ["sipfeed0": ""]))
+        XCTAssertEqual(system.map(\.subject), ["port sipfeed0"])
+        XCTAssertTrue(system.first?.problem.contains("only an internal port") ?? false, "\(system)")
+        XCTAssertTrue(system.first?.fix.contains("ovs_type OVSIntPort") ?? false)
+        let untagged = run(try Self.ovs(extraPort: ("sipfeed0", "[\"set\",[]]"), interfaceTypes: ["sipfeed0": "internal"]))
+        XCTAssertEqual(untagged.map(\.subject), ["port sipfeed0"])
+        XCTAssertTrue(untagged.first?.fix.hasPrefix("ovs-vsctl set port sipfeed0 tag=4094") ?? false, "\(untagged)")
     }
 
     func testMalformedOVSOutputIsAnErrorNotACrash() {

@@ -331,6 +331,73 @@ final class SwitchSessionTests: XCTestCase {
         XCTAssertTrue(h.feed(.reconcileDue).isEmpty, "nothing left to do")
     }
 
+    /// A `sipfeed…` port is announced to the runtime; once it is opened the media NIC's SIP copy flows
+    /// output to it instead of the controller, and frames fed from it make a call's media flows; a
+    /// failed open is logged once and retried; the port going away falls back to PACKET_IN.
+    func testAMediaFeedPortIsAnnouncedUsedAndDropped() {
+        let media = PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)])
+        var h = Harness(policy: media)
+        let guest = MACAddress("bc:24:11:00:01:01")!, far = MACAddress("bc:24:11:00:0f:0f")!
+        let feedMAC = MACAddress("02:00:00:00:00:09")!
+        let feed = MediaFeedPort(name: "sipfeed0", port: 9, hardwareAddress: feedMAC)
+        let all = h.handshake(ports: Harness.ports + [PortDescription(portNumber: 9, name: "sipfeed0", hardwareAddress: feedMAC.bytes)])
+        XCTAssertTrue(all.contains(.watchMediaFeed(feed)), "the candidate is announced with its hardware address")
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        func actionsOf(_ m: FlowMod) -> [Action] { m.instructions.flatMap { if case let .applyActions(a) = $0 { return a }; return [] } }
+        let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff)
+        XCTAssertTrue(h.session.installed.values.contains { f in f.instructions.contains { if case let .applyActions(a) = $0 { return a.contains(toController) }; return false } },
+                      "until the feed is open, PACKET_IN")
+
+        // The runtime could not open it: logged once, asked again 10 s later.
+        let failed = h.feed(.mediaFeed(feed, opened: false, detail: "no interface sipfeed0 on this host"))
+        XCTAssertEqual(failed.filter { if case let .log(l) = $0 { return l.message.hasPrefix("media feed not used") }; return false }.count, 1)
+        h.advance(5); XCTAssertFalse(h.feed(.tick).contains(.watchMediaFeed(feed)))
+        h.advance(6); XCTAssertTrue(h.feed(.tick).contains(.watchMediaFeed(feed)), "retried")
+        let again = h.feed(.mediaFeed(feed, opened: false, detail: "no interface sipfeed0 on this host"))
+        XCTAssertFalse(again.contains { if case .log = $0 { return true }; return false }, "the same reason is not logged again")
+
+        // Opened: the SIP copy flows of the media NIC now output to port 9.
+        let opened = h.feed(.mediaFeed(feed, opened: true, detail: "raw socket"))
+        XCTAssertTrue(opened.contains(.scheduleReconcile))
+        let change = flowMods(h.feed(.reconcileDue))
+        XCTAssertFalse(change.isEmpty)
+        XCTAssertTrue(change.filter { $0.command != .delete && $0.command != .deleteStrict }.allSatisfy { actionsOf($0).contains(.output(port: 9, maxLength: 0)) })
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        XCTAssertEqual(h.session.mediaFeed, feed)
+        XCTAssertFalse(h.session.installed.values.contains { f in f.instructions.contains { if case let .applyActions(a) = $0 { return a.contains(toController) }; return false } })
+
+        // A call's SIP read from the feed (no ingress port) makes its media flows.
+        func frame(_ src: MACAddress, _ dst: MACAddress, _ srcIP: [UInt8], _ dstIP: [UInt8], _ text: String) -> [UInt8] {
+            let payload = Array(text.utf8)
+            let udp: [UInt8] = [0x13, 0xc4, 0x13, 0xc4, UInt8((8 + payload.count) >> 8), UInt8((8 + payload.count) & 0xff), 0, 0]
+            let total = 20 + udp.count + payload.count
+            return dst.bytes + src.bytes + [8, 0] + [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0, 0, 64, 17, 0, 0] + srcIP + dstIP + udp + payload
+        }
+        func sip(_ start: String, toTag: String?, ip: String, port: Int) -> String {
+            let body = "v=0\r\no=- 1 1 IN IP4 \(ip)\r\ns=-\r\nc=IN IP4 \(ip)\r\nt=0 0\r\nm=audio \(port) RTP/AVP 0\r\n"
+            return [start, "Via: SIP/2.0/UDP 10.9.0.101;branch=z9hG4bK1", "From: <sip:a@x>;tag=a1", "To: <sip:b@x>" + (toTag.map { ";tag=\($0)" } ?? ""),
+                    "Call-ID: feed-1", "CSeq: 1 INVITE", "Content-Type: application/sdp", "Content-Length: \(body.utf8.count)"].joined(separator: "\r\n") + "\r\n\r\n" + body
+        }
+        // The guest's MAC (no inventory here): learned from its first frame, as without a feed.
+        let first = frame(guest, far, [10, 9, 0, 101], [10, 9, 0, 250], "x")
+        h.receive(.packetIn(PacketIn(totalLength: UInt16(first.count), reason: 1, tableID: 0, cookie: FlowCookie.cookie(.learning),
+                                     match: Match([.inPort(1)]), data: first)))
+        h.feed(.reconcileDue)
+        h.receive(.barrierReply, xid: h.barrierXID ?? 0)
+        h.feed(.feedFrame(frame(guest, far, [10, 9, 0, 101], [10, 9, 0, 250], sip("INVITE sip:b@x SIP/2.0", toTag: nil, ip: "10.9.0.101", port: 40000))))
+        let answer = h.feed(.feedFrame(frame(far, guest, [10, 9, 0, 250], [10, 9, 0, 101], sip("SIP/2.0 200 OK", toTag: "b1", ip: "10.9.0.250", port: 50000))))
+        XCTAssertEqual(Set(flowMods(answer).compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001])
+        XCTAssertEqual(h.session.media.counters.fedFrames, 2)
+
+        // The port goes away: the runtime is told to stop, and the flows go back to the controller.
+        let gone = h.receive(.portStatus(reason: .delete, port: PortDescription(portNumber: 9, name: "sipfeed0", hardwareAddress: feedMAC.bytes)))
+        XCTAssertTrue(gone.contains(.watchMediaFeed(nil)))
+        XCTAssertNil(h.session.mediaFeed)
+        let back = flowMods(h.feed(.reconcileDue))
+        XCTAssertTrue(back.filter { $0.command != .delete && $0.command != .deleteStrict }.contains { actionsOf($0).contains(toController) })
+        XCTAssertTrue(h.feed(.feedFrame(frame(guest, far, [10, 9, 0, 101], [10, 9, 0, 250], "x"))).isEmpty, "frames of a stopped feed are ignored")
+    }
+
     func testTooManyPortsCloses() {
         var c = SessionConfiguration(); c.maximumPorts = 10
         var h = Harness(configuration: c)
