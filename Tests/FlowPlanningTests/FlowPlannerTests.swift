@@ -139,12 +139,18 @@ final class FlowPlannerTests: XCTestCase {
     /// `media: rtcp` on one session: its watched NICs' SIP copy flows also send the whole frame to the
     /// controller, the others' do not; the plan lists the media NICs with their targets; table 1 can
     /// deliver to each media NIC's targets and to the union of a pair's.
-    func testMediaSessionsSendTheirSIPToTheController() {
-        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5, "bond0": 4]
+    /// VM 101 watched with `media: rtcp` (monitor VM 900), VM 103 without (monitor `plainMonitor`), both MACs learned.
+    func mediaAndPlain(plainMonitor: Int) -> (MirrorSession, MirrorSession, GuestMACTable) {
         let withMedia = MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)
-        let plain = session("b", monitors: [.vm(901, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
+        let plain = session("b", monitors: [.vm(plainMonitor, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
         var macs = GuestMACTable()
         macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        return (withMedia, plain, macs)
+    }
+
+    func testMediaSessionsSendTheirSIPToTheController() {
+        let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "tap901i1": 5, "bond0": 4]
+        let (withMedia, plain, macs) = mediaAndPlain(plainMonitor: 901)
         let plan = planner.plan(policy: PolicySet([withMedia, plain]), ports: ports, macs: macs)
         let toController = Action.output(port: PortNumber.controller, maxLength: 0xffff)
         func inspects(_ f: Flow) -> Bool { f.instructions.contains { if case let .applyActions(a) = $0 { return a.contains(toController) }; return false } }
@@ -169,10 +175,7 @@ final class FlowPlannerTests: XCTestCase {
     /// controller; nothing else changes, and the other NIC's SIP goes to neither.
     func testWithAMediaFeedTheMediaNICsSIPGoesToTheFeedPortInsteadOfTheController() {
         let ports: [String: UInt32] = ["tap101i0": 1, "tap103i0": 2, "tap900i1": 3, "bond0": 4, "sipfeed0": 9]
-        let withMedia = MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)
-        let plain = session("b", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
-        var macs = GuestMACTable()
-        macs.learn(mac101, on: "tap101i0"); macs.learn(mac103, on: "tap103i0")
+        let (withMedia, plain, macs) = mediaAndPlain(plainMonitor: 900)
         let policy = PolicySet([withMedia, plain])
         let viaController = planner.plan(policy: policy, ports: ports, macs: macs)
         let viaFeed = planner.plan(policy: policy, ports: ports, macs: macs, mediaFeed: 9)

@@ -117,15 +117,7 @@ final class HardeningTests: XCTestCase {
                 XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
             }
             try lab.waitForFlows("vmbr0", containing: ["in_port=1,tp_dst=5060"])
-            // Wait for the count to reach the total, or to stop growing (frames lost) for a second.
-            var got = readPcap(lab.ovs.pcap("bond0")).count - before, last = -1, stableSince = Date()
-            let deadline = Date().addingTimeInterval(20)
-            while got < perRun && Date() < deadline {
-                if got != last { last = got; stableSince = Date() } else if Date().timeIntervalSince(stableSince) > 1 { break }
-                Thread.sleep(forTimeInterval: 0.05)
-                got = readPcap(lab.ovs.pcap("bond0")).count - before
-            }
-            lost.append(perRun - got)
+            lost.append(perRun - forwarded(since: before, expecting: perRun))
             XCTAssertNotNil(s.bridge(0x11), "run \(run): sipspan came back during the stream")
         }
         print("frames lost across \(runs) returns from fail-open (\(perRun) each): \(lost)")
@@ -149,6 +141,15 @@ final class HardeningTests: XCTestCase {
             injector.waitUntilExit()
             XCTAssertEqual(injector.terminationStatus, 0, "every frame was injected")
         }
+        let got = forwarded(since: before, expecting: total)
+        print("frames across sipspan's stop: \(got) of \(total) forwarded")
+        XCTAssertEqual(got, total, "no frame lost while sipspan stopped")
+        XCTAssertEqual(failOpenCount(), 0, "the bridge had not failed open")
+    }
+
+    /// Frames bond0 sent since it had sent `before`: polled until `total`, or until the count stops
+    /// growing for a second (frames lost), 20 s at most.
+    private func forwarded(since before: Int, expecting total: Int) -> Int {
         var got = readPcap(lab.ovs.pcap("bond0")).count - before, last = -1, stableSince = Date()
         let deadline = Date().addingTimeInterval(20)
         while got < total && Date() < deadline {
@@ -156,9 +157,7 @@ final class HardeningTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.05)
             got = readPcap(lab.ovs.pcap("bond0")).count - before
         }
-        print("frames across sipspan's stop: \(got) of \(total) forwarded")
-        XCTAssertEqual(got, total, "no frame lost while sipspan stopped")
-        XCTAssertEqual(failOpenCount(), 0, "the bridge had not failed open")
+        return got
     }
 
     private func vswitchdLog() -> String { (try? String(contentsOfFile: "\(lab.ovs.dir)/vswitchd.log", encoding: .utf8)) ?? "" }
