@@ -140,7 +140,7 @@ final class FlowPlannerTests: XCTestCase {
     /// controller, the others' do not; the plan lists the media NICs with their targets; table 1 can
     /// deliver to each media NIC's targets and to the union of a pair's.
     /// VM 101 watched with `media: rtcp` (monitor VM 900), VM 103 without (monitor `plainMonitor`), both MACs learned.
-    func mediaAndPlain(plainMonitor: Int) -> (MirrorSession, MirrorSession, GuestMACTable) {
+    func mediaAndPlain(plainMonitor: UInt32) -> (MirrorSession, MirrorSession, GuestMACTable) {
         let withMedia = MirrorSession(name: "a", file: "a.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([.vm(101, nic: nil)]), media: .rtcp)
         let plain = session("b", monitors: [.vm(plainMonitor, nic: 1)], watch: .ports([.vm(103, nic: nil)]))
         var macs = GuestMACTable()
