@@ -7,14 +7,15 @@
                                                     STOPFILE exists; OUT gets one 'seq time' line per
                                                     datagram sent
   stream.py recv BIND DPORT STOPFILE OUT            receive them; OUT gets 'seq time' per datagram
-  stream.py summary SENT RECV MONITOR.pcap [T0 T1]  JSON: sent, received, lost, the longest gap in
+  stream.py summary SENT RECV MONITOR.pcap [T0 T1 [T2]]  JSON: sent, received, lost, the longest gap in
                                                     delivery, the copies on the monitor (from its pcap,
                                                     by sequence number), duplicated copies, delivered
                                                     frames without a copy (only those sent after T1, when
                                                     given: before it the bridge may be recovering), and
                                                     the longest gap in copies. T0..T1: an event's window;
                                                     with it, when copying resumed (every delivered frame
-                                                    from then on copied once) relative to T1.
+                                                    from then on copied once) relative to T1, and (T2)
+                                                    the frames lost from T2 on.
 """
 import json, os, socket, struct, sys, time
 
@@ -101,7 +102,7 @@ def gap(times):
     return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 
-def summary(sentf, recvf, pcap, t0=None, t1=None):
+def summary(sentf, recvf, pcap, t0=None, t1=None, t2=None):
     sent, recvd, copies = read(sentf), read(recvf), pcap_seqs(pcap)
     sent_at = dict(sent)
     got = {q for q, _ in recvd}
@@ -139,6 +140,9 @@ def summary(sentf, recvf, pcap, t0=None, t1=None):
         r["lost_after"] = len([q for q in after if q not in got])
         # When the lost frames were sent, relative to T0 (the first 20): which part of an event lost them.
         r["lost_at_s"] = [round(t - float(t0), 3) for q, t in sorted(sent) if q not in got][:20]
+        if t2 is not None:
+            # Lost among the frames sent from T2 on (a point inside the window, such as a restart).
+            r["lost_from_t2"] = len([q for q, t in sent if t >= float(t2) and q not in got])
         # Delivery resumed: first frame sent after t0 that arrived after the longest outage.
         r["window_s"] = round(float(t1) - float(t0), 3)
     print(json.dumps(r))
