@@ -132,14 +132,13 @@ final class Connection: @unchecked Sendable {
             switch transport.read(into: Connection.readBuffer) {
             case let .bytes(n):
                 framer.append(UnsafeRawBufferPointer(rebasing: Connection.readBuffer[0..<n]))
-                handlingFrames = true
-                do {
-                    while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
-                } catch {
-                    handlingFrames = false
-                    close(CloseReason(.malformedMessage, "framing error: \(error)"))
+                batchingWrites {
+                    do {
+                        while !isClosed, let frame = try framer.nextFrame() { onFrame?(frame) }
+                    } catch {
+                        close(CloseReason(.malformedMessage, "framing error: \(error)"))
+                    }
                 }
-                handlingFrames = false
             case .wouldBlock:
                 if pendingOutput > 0 { flush() }
                 return
