@@ -14,7 +14,7 @@ struct BridgeTargets {
     /// Local monitor ports, sorted by name.
     let monitorPorts: [UInt32]
     let tunnelPorts: Set<UInt32>
-    /// Media feed ports (`MediaFeedPort.namePrefix`): receive-only, sorted.
+    /// Media feed ports (`MediaFeedName`): receive-only, sorted.
     let feedPorts: [UInt32]
     let segments: TrafficSegments
     /// Per watched port, protocol and segment: where its copies go.

@@ -7,9 +7,6 @@ import Policy
 /// to it, in the datapath like the monitors' copies, instead of sending each frame up to ovs-vswitchd
 /// and on to sipspan as a PACKET_IN. Without it (a central sipspan, no such port) PACKET_IN is used.
 public struct MediaFeedPort: Hashable, Sendable, CustomStringConvertible {
-    /// Ports whose name starts so are feed candidates.
-    public static let namePrefix = MediaFeedName.prefix
-
     public let name: String
     public let port: UInt32
     public let hardwareAddress: MACAddress
@@ -18,10 +15,9 @@ public struct MediaFeedPort: Hashable, Sendable, CustomStringConvertible {
         self.name = name; self.port = port; self.hardwareAddress = hardwareAddress
     }
 
-    /// The bridge's feed candidate: the lowest-named port with the prefix (nil when none).
-    public static func candidate(_ ports: [(name: String, port: UInt32, hardwareAddress: MACAddress)]) -> MediaFeedPort? {
+    /// The bridge's feed candidate: the lowest-named of its ports named as feeds (`MediaFeedName`), nil when none.
+    public static func candidate(_ ports: some Sequence<MediaFeedPort>) -> MediaFeedPort? {
         ports.filter { MediaFeedName.matches($0.name) }.min { $0.name < $1.name }
-            .map { MediaFeedPort(name: $0.name, port: $0.port, hardwareAddress: $0.hardwareAddress) }
     }
 
     public var description: String { "\(name) (port \(port), \(hardwareAddress))" }

@@ -119,8 +119,8 @@ public struct SwitchSession: Sendable {
     private var mediaWarned = Set<String>()
     /// Emit a debug line per flow added or removed.
     public var logFlowChanges = false
-    /// Ports that can be the media feed (`MediaFeedPort.namePrefix`), and the candidate last announced.
-    private var feedPorts: [String: (port: UInt32, hardwareAddress: MACAddress)] = [:]
+    /// Ports that can be the media feed (`MediaFeedName`), by name, and the candidate last announced.
+    private var feedPorts: [String: MediaFeedPort] = [:]
     private var announcedFeed: MediaFeedPort?
     /// The media feed port the runtime reads now (the copy flows of media NICs output to it).
     public private(set) var mediaFeed: MediaFeedPort?
@@ -436,13 +436,13 @@ public struct SwitchSession: Sendable {
 
     private mutating func noteFeedPort(_ p: PortDescription) {
         guard MediaFeedName.matches(p.name), let mac = MACAddress(bytes: p.hardwareAddress) else { return }
-        feedPorts[p.name] = (p.portNumber, mac)
+        feedPorts[p.name] = MediaFeedPort(name: p.name, port: p.portNumber, hardwareAddress: mac)
     }
 
     /// Tells the runtime which port to read as the media feed when the candidate changed; a feed
     /// whose port went away or changed stops at once (the plan falls back to PACKET_IN).
     private mutating func announceFeedCandidate(into out: inout [SessionAction]) {
-        let candidate = MediaFeedPort.candidate(feedPorts.map { ($0.key, $0.value.port, $0.value.hardwareAddress) })
+        let candidate = MediaFeedPort.candidate(feedPorts.values)
         guard candidate != announcedFeed else { return }
         announcedFeed = candidate
         feedRetryAt = nil; feedFailure = nil
