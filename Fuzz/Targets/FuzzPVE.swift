@@ -7,7 +7,7 @@ public func fuzzPVE(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     for kind in [Guest.Kind.qemu, .lxc] {
         if case let .failure(e) = GuestConfigParser.parse(bytes: bytes, file: "f.conf", vmid: 101, kind: kind, node: "n") {
-            precondition(e.diagnostics.count <= 50, "diagnostics are bounded")
+            precondition(e.diagnostics.count <= GuestConfigParser.maximumDiagnostics, "diagnostics are bounded")
         }
     }
     _ = ClusterFiles.vmlist(bytes, file: ".vmlist")

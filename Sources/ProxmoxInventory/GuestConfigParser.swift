@@ -9,6 +9,8 @@ import Policy
 public enum GuestConfigParser {
     /// Config files larger than this are refused (real ones are a few KiB).
     public static let maximumFileSize = 512 << 10
+    /// Diagnostics reported for one file at most (the rest of a broken file is not read).
+    public static let maximumDiagnostics = 50
     /// QEMU NIC models: `model=MAC` is how Proxmox writes a NIC's MAC.
     static let qemuModels: Set<String> = [
         "virtio", "e1000", "e1000e", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "i82551", "i82557b", "i82559er",
@@ -30,6 +32,8 @@ public enum GuestConfigParser {
         var nics: [UInt8: GuestNIC] = [:]
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            // Checked first: a `continue` below must not skip the bound.
+            if diagnostics.count >= maximumDiagnostics { break }
             lineNumber += 1
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }
@@ -53,7 +57,6 @@ public enum GuestConfigParser {
                 case let .failure(problem): diagnostics.append(diag(lineNumber, valueColumn + problem.offset, "\(key): \(problem.message)"))
                 }
             }
-            if diagnostics.count >= 50 { break }
         }
         guard diagnostics.isEmpty else { return .failure(PolicyErrors(diagnostics)) }
         return .success(Guest(vmid: vmid, kind: kind, node: node, name: name, tags: tags, nics: nics))
