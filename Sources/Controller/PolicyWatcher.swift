@@ -97,8 +97,13 @@ public final class PolicyWatcher: @unchecked Sendable {
         for p in paths {
             var isDir: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: p, isDirectory: &isDir)
-            let dir = exists && isDir.boolValue ? p : (p as NSString).deletingLastPathComponent
-            _ = inotify_add_watch(fd, dir.isEmpty ? "." : dir, mask)
+            let isDirectory = exists && isDir.boolValue
+            let dir = isDirectory ? p : (p as NSString).deletingLastPathComponent
+            let wd = inotify_add_watch(fd, dir.isEmpty ? "." : dir, mask)
+            guard wd >= 0 else { continue }
+            // Two paths in one directory (a file and the directory, or two files): the directory wins.
+            let watch: PolicyChangeFilter.Watch = isDirectory ? .directory : .parentOf(fileName: (p as NSString).lastPathComponent)
+            if changeFilter.watches[wd] != .directory { changeFilter.watches[wd] = watch }
         }
         let s = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         s.setEventHandler { [weak self] in self?.drainInotify() }
@@ -108,16 +113,24 @@ public final class PolicyWatcher: @unchecked Sendable {
     }
 
     private func drainInotify() {
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var relevant = false
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(inotifyFD, $0.baseAddress, $0.count) }
+            let n = inotifyBuffer.withUnsafeMutableBytes { Glibc.read(inotifyFD, $0.baseAddress, $0.count) }
             if n <= 0 { break }
+            // Events of other files in a policy directory (a log written all the time) are not read.
+            if !relevant { relevant = changeFilter.isRelevant(inotifyBuffer[0..<n]) }
         }
-        scheduleCheck()
+        if relevant { scheduleCheck() }
     }
+    private var inotifyBuffer = [UInt8](repeating: 0, count: 16 * 1024)
+    private var changeFilter = PolicyChangeFilter()
 
     private func scheduleCheck() {
-        if burstStarted == nil { burstStarted = monotonicNow() }
+        let now = monotonicNow()
+        if burstStarted == nil { burstStarted = now }
+        // A burst postpones the reading by `debounce` per event, but by no more than the poll
+        // interval in all: an endless burst is still read.
+        if debounceTimer != nil, let started = burstStarted, now - started > UInt64(pollInterval * 1e9) { return }
         debounceTimer?.cancel()
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + debounce)

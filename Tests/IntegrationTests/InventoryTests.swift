@@ -10,7 +10,7 @@ final class InventoryTests: XCTestCase {
     var sipspan: SipspanProcess!
 
     static func config(name: String, mac: String, tags: String? = nil, firewall: Bool = false, tag: Int? = nil) -> String {
-        var net = "virtio=\(mac.uppercased()),bridge=vmbr0" + (firewall ? ",firewall=1" : "") + (tag.map { ",tag=\($0)" } ?? "")
+        let net = "virtio=\(mac.uppercased()),bridge=vmbr0" + (firewall ? ",firewall=1" : "") + (tag.map { ",tag=\($0)" } ?? "")
         return "boot: order=scsi0\ncores: 2\nname: \(name)\nnet0: \(net)\n" + (tags.map { "tags: \($0)\n" } ?? "") + "scsi0: local-lvm:vm-disk,size=8G\n"
     }
 

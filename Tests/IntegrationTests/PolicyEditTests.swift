@@ -89,6 +89,26 @@ final class PolicyEditTests: XCTestCase {
         try waitUntil("the reload says it came from the periodic check") { sipspan.lines(containing: "policy reloaded").contains { $0.contains("trigger=poll") } }
     }
 
+    /// Another file of the policy directory written all the time (a log, a swap file) neither reads
+    /// the policies nor postpones the reading of an edit (each event used to restart the debounce,
+    /// so only the 1 s check found the edit).
+    func testAFileWrittenAllTheTimeBesideThePoliciesDoesNotDelayAnEdit() throws {
+        let noisy = try XCTUnwrap(FileHandle(forWritingAtPath: { let p = "\(lab.policyDir)/sipspan.log"; FileManager.default.createFile(atPath: p, contents: nil); return p }()))
+        let stop = DispatchSemaphore(value: 0), stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            while stop.wait(timeout: .now() + .milliseconds(2)) == .timedOut { noisy.write(Data("a log line\n".utf8)) }
+            stopped.signal()
+        }
+        defer { stop.signal(); stopped.wait(); try? noisy.close() }
+        Thread.sleep(forTimeInterval: 1.2)
+        XCTAssertTrue(sipspan.lines(containing: "policy reloaded").isEmpty, "the log's writes read nothing")
+        try lab.writePolicy("proxies.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 103}]\n")
+        try lab.waitForFlows("vmbr0", containing: ["in_port=2,tp_dst=5060"], timeout: 3)
+        try waitUntil("the reload line") { !sipspan.lines(containing: "policy reloaded").isEmpty }
+        let line = sipspan.lines(containing: "policy reloaded")[0]
+        XCTAssertTrue(line.contains("trigger=inotify"), "found by its inotify event, not the periodic check: \(line)")
+    }
+
     func testTwentyRapidWritesLeadToOneOrTwoReloadsEndingInTheLastContent() throws {
         let before = sipspan.totals.reloadsApplied
         for i in 0..<20 {
