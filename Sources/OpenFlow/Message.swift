@@ -78,6 +78,8 @@ public enum Message: Hashable, Sendable {
     /// OFPT_ROLE_REQUEST / OFPT_ROLE_REPLY: role and generation id.
     case roleRequest(role: ControllerRole, generationID: UInt64)
     case roleReply(role: ControllerRole, generationID: UInt64)
+    /// OFPT_SET_ASYNC: the asynchronous messages this connection receives.
+    case setAsync(AsyncConfiguration)
     /// ONF bundle control (open, commit, discard and their replies).
     case bundleControl(bundleID: UInt32, type: BundleControlType, flags: UInt16)
     /// ONF bundle add: `message` (a flow_mod) goes into the bundle; it carries this message's xid.
@@ -107,6 +109,7 @@ public enum Message: Hashable, Sendable {
         case .bundleControl, .bundleAdd: return MessageType.experimenter.rawValue
         case .roleRequest: return MessageType.roleRequest.rawValue
         case .roleReply: return MessageType.roleReply.rawValue
+        case .setAsync: return MessageType.setAsync.rawValue
         case let .unhandled(t, _): return t
         }
     }
@@ -150,6 +153,8 @@ public enum Message: Hashable, Sendable {
             rep.encodeBody(flags: flags, into: &w)
         case let .roleRequest(role, generation), let .roleReply(role, generation):
             w.u32(role.rawValue); w.zeros(4); w.u64(generation)
+        case let .setAsync(c):
+            for v in [c.packetInMaster, c.packetInSlave, c.portStatusMaster, c.portStatusSlave, c.flowRemovedMaster, c.flowRemovedSlave] { w.u32(v) }
         case let .bundleControl(id, type, flags):
             w.u32(Bundle.onfExperimenter); w.u32(Bundle.controlSubtype)
             w.u32(id); w.u16(type.rawValue); w.u16(flags)
@@ -257,6 +262,11 @@ public enum Message: Hashable, Sendable {
             try expectEmpty(r, "role message")
             guard let role = ControllerRole(rawValue: raw) else { throw OpenFlowDecodeError.unsupported("controller role \(raw)") }
             return t == .roleRequest ? .roleRequest(role: role, generationID: generation) : .roleReply(role: role, generationID: generation)
+        case .setAsync:
+            let v = try (0..<6).map { _ in try r.u32("set_async") }
+            try expectEmpty(r, "set_async")
+            return .setAsync(AsyncConfiguration(packetInMaster: v[0], packetInSlave: v[1], portStatusMaster: v[2], portStatusSlave: v[3],
+                                                flowRemovedMaster: v[4], flowRemovedSlave: v[5]))
         case .experimenter:
             var peek = r
             guard peek.remaining >= 8, try peek.u32() == Bundle.onfExperimenter else { return .unhandled(type: type, body: r.rest()) }

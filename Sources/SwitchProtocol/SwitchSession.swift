@@ -247,6 +247,9 @@ public struct SwitchSession: Sendable {
             messages.append(b)
             flowModsSent += 1
         }
+        // FLOW_REMOVED only for timeouts: sipspan's own deletes are not echoed back. After the NORMAL
+        // flow, so that nothing but it can be what ends fail-open.
+        messages += outgoing([.setAsync(.timeoutsOnly)])
         let (requests, sync) = syncRequests(includePorts: true, now: now)
         messages += requests
         state = .awaitingHello(sync)

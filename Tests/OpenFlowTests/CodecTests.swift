@@ -28,6 +28,7 @@ final class CodecTests: XCTestCase {
         .barrierRequest, .barrierReply,
         .roleReply(role: .master, generationID: 0x0102),
         .roleRequest(role: .slave, generationID: 7),
+        .setAsync(.timeoutsOnly),
         .bundleControl(bundleID: 3, type: .commitReply, flags: Bundle.atomic),
         .bundleAdd(bundleID: 3, flags: Bundle.atomic, message: FlowMod(command: .add, priority: 5, instructions: [.applyActions([.normal])])),
         .unhandled(type: MessageType.getAsyncRequest.rawValue, body: [0, 0, 0, 2, 0, 0, 0, 0]),

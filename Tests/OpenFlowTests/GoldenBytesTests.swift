@@ -100,6 +100,10 @@ final class GoldenBytesTests: XCTestCase {
         XCTAssertEqual(try ofpPrint(Message.setConfig(flags: 3, missSendLength: 128).encoded(xid: 4)), "OFPT_SET_CONFIG (OF1.3) (xid=0x4): frags=nx-match miss_send_len=128")
         XCTAssertEqual(try ofpPrint(Message.multipartRequest(.portDesc, flags: 0).encoded(xid: 5)), "OFPST_PORT_DESC request (OF1.3) (xid=0x5): port=ANY")
         XCTAssertEqual(try ofpPrint(Message.echoRequest([]).encoded(xid: 6)), "OFPT_ECHO_REQUEST (OF1.3) (xid=0x6): 0 bytes of payload")
+        // Primary (master/equal) role: PACKET_INs as by default, FLOW_REMOVED for timeouts only; secondary: port status.
+        let async = try ofpPrint(Message.setAsync(.timeoutsOnly).encoded(xid: 7)).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(Array(async.prefix(5)), ["OFPT_SET_ASYNC (OF1.3) (xid=0x7):", "primary:", "PACKET_IN: no_match action", "PORT_STATUS: add delete modify", "FLOW_REMOVED: idle hard"])
+        XCTAssertEqual(Array(async.drop { $0 != "secondary:" }.prefix(4)), ["secondary:", "PACKET_IN: (off)", "PORT_STATUS: add delete modify", "FLOW_REMOVED: (off)"])
         let flowReq = Message.multipartRequest(.flow(table: 0xff, cookie: 0x5195_9a40_0000_0000, cookieMask: 0xffff_ffff_0000_0000, match: .any), flags: 0)
         // OVS's printer omits the cookie filter of a flow stats request; the integration tests show it filters.
         XCTAssertEqual(try ofpPrint(flowReq.encoded(xid: 7)), "OFPST_FLOW request (OF1.3) (xid=0x7):")

@@ -139,6 +139,7 @@ final class SwitchSessionTests: XCTestCase {
             case .hello: return "hello"
             case .featuresRequest: return "features"
             case .setConfig: return "set_config"
+            case .setAsync(.timeoutsOnly): return "set_async"
             case let .flowMod(f):
                 return f.priority == 0 && f.instructions == [.applyActions([.normal])] && f.flags & FlowModFlags.checkOverlap != 0 ? "normal+check_overlap" : "flow_mod"
             case .multipartRequest(.portDesc, _): return "port_desc"
@@ -147,7 +148,7 @@ final class SwitchSessionTests: XCTestCase {
             }
         }
         // OVS leaves fail-open on the first flow_mod, barrier or stats request: the NORMAL flow is first of those.
-        XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "normal+check_overlap", "port_desc", "all_flows"])
+        XCTAssertEqual(kinds, ["hello", "features", "set_config", "normal+check_overlap", "normal+check_overlap", "set_async", "port_desc", "all_flows"])
         // Unicast and multicast halves: every frame, and never the identical match of a flow already there.
         let halves = messages.compactMap { m -> Match? in if case let .flowMod(f) = m.message, f.priority == 0 { return f.match }; return nil }
         XCTAssertEqual(halves.count, 2)
