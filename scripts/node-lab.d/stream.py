@@ -7,6 +7,7 @@
                                                     STOPFILE exists; OUT gets one 'seq time' line per
                                                     datagram sent
   stream.py recv BIND DPORT STOPFILE OUT            receive them; OUT gets 'seq time' per datagram
+                                                    (OUT.ready is created once the socket is bound)
   stream.py summary SENT RECV MONITOR.pcap [T0 T1 [T2]]  JSON: sent, received, lost, the longest gap in
                                                     delivery, the copies on the monitor (from its pcap,
                                                     by sequence number), duplicated copies, delivered
@@ -56,6 +57,8 @@ def recv(bind, port, stopfile, out):
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((bind, int(port)))
+    # Bound: the sender may start (frames sent before would meet a closed port, and be counted lost).
+    open(out + ".ready", "w").close()
     s.settimeout(0.25)
     log, quiet = [], 0
     while True:
