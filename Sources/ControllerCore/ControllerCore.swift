@@ -21,7 +21,7 @@ public struct ControllerCore: Sendable {
     public internal(set) var policy: PolicySet
     /// Warnings about the policy against the cluster, as last logged.
     public internal(set) var warnings: [Diagnostic] = []
-    /// Emit a debug line per flow added or removed (sessions created from now on).
+    /// Emit debug lines per flow change and per call's media copies (sessions created from now on).
     public var logFlowChanges = false
     /// This instance's OpenFlow role on every bridge (`.equal` unless run as primary or standby).
     public internal(set) var role: ControllerRole

@@ -42,7 +42,8 @@ public struct MediaTracker: Sendable {
     let layout: UInt8
     private var table: CallTable
     private var nics: [UInt32: MediaNIC] = [:]
-    private var nicOfMAC: [MACAddress: UInt32] = [:]
+    /// The NIC of each guest MAC, keyed by the address's 48 bits (no array per frame to look one up).
+    private var nicOfMAC: [UInt64: UInt32] = [:]
     /// The media NICs each followed call was seen on.
     private var callNICs: [String: Set<UInt32>] = [:]
     private var active: [String: Call] = [:]
@@ -89,7 +90,7 @@ public struct MediaTracker: Sendable {
         guard new != nics else { return out }
         nics = new
         nicOfMAC = [:]
-        for n in list { for m in n.macs { nicOfMAC[m] = n.port } }
+        for n in list { for m in n.macs { nicOfMAC[MediaTracker.key(m.bytes[...])] = n.port } }
         for callID in active.keys.sorted() {
             guard let call = active[callID] else { continue }
             let now = callNICs[callID, default: []].compactMap { nics[$0] }.sorted { $0.name < $1.name }
@@ -118,12 +119,15 @@ public struct MediaTracker: Sendable {
             counters.notSIP += 1
             return out
         }
-        var seen = Set<UInt32>()
-        if let inPort, nics[inPort] != nil { seen.insert(inPort) }
-        if frame.count >= 6, let dst = MACAddress(bytes: Array(frame[0..<6])), let port = nicOfMAC[dst] { seen.insert(port) }
+        // At most three ports (ingress, destination's, source's): a small array, not a set per frame.
+        var seen: [UInt32] = []
+        seen.reserveCapacity(3)
+        func see(_ port: UInt32) { if !seen.contains(port) { seen.append(port) } }
+        if let inPort, nics[inPort] != nil { see(inPort) }
+        if frame.count >= 6, let port = nicOfMAC[MediaTracker.key(frame[0..<6])] { see(port) }
         // The sender by its source MAC only when the frame came without its ingress port (the feed):
         // with one, the port says who sent it and a source MAC proves nothing.
-        if inPort == nil, frame.count >= 12, let src = MACAddress(bytes: Array(frame[6..<12])), let port = nicOfMAC[src] { seen.insert(port) }
+        if inPort == nil, frame.count >= 12, let port = nicOfMAC[MediaTracker.key(frame[6..<12])] { see(port) }
         guard !seen.isEmpty else { return out }
         let failures = table.sdpFailures, refused = table.refused
         let changes = table.handle(message, now: now)
@@ -132,7 +136,9 @@ public struct MediaTracker: Sendable {
             counters.refusedTable += table.refused - refused
             out.notes.append(.tableFull)
         }
-        if table.contains(callID: message.callID) { callNICs[message.callID, default: []].formUnion(seen) }
+        if table.contains(callID: message.callID) {
+            if let known = callNICs[message.callID], known.isSuperset(of: seen) {} else { callNICs[message.callID, default: []].formUnion(seen) }
+        }
         apply(changes, into: &out)
         return out
     }
@@ -187,6 +193,11 @@ public struct MediaTracker: Sendable {
         var out = Output()
         apply(table.expire(now: now), into: &out)
         return out
+    }
+
+    /// Six address bytes as one integer (the lookup key of `nicOfMAC`).
+    static func key(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     // MARK: calls → flows

@@ -63,7 +63,7 @@ public struct SIPMessage: Hashable, Sendable {
                 return .failure(.badHeader(String(decoding: data[line].prefix(32), as: UTF8.self)))
             }
             lastKept = nil
-            if let h = Header(name: trimmed(data, line.lowerBound..<colon)), values[h.rawValue] == nil {
+            if let h = Header(data, line.lowerBound..<colon), values[h.rawValue] == nil {
                 values[h.rawValue] = trimmed(data, (colon + 1)..<line.upperBound)
                 lastKept = h.rawValue
             }
@@ -93,10 +93,22 @@ public struct SIPMessage: Hashable, Sendable {
             (Array("from".utf8), UInt8(ascii: "f"), .from), (Array("to".utf8), UInt8(ascii: "t"), .to),
             (Array("content-type".utf8), UInt8(ascii: "c"), .contentType), (Array("content-length".utf8), UInt8(ascii: "l"), .contentLength),
         ]
-        init?(name: [UInt8]) {
-            let lower = asciiLowercased(name)
-            guard let h = Header.names.first(where: { $0.name == lower || (lower.count == 1 && $0.compact == lower[0]) }) else { return nil }
-            self = h.header
+        /// The header named by `d[range]` (spaces and tabs around it ignored, ASCII case-insensitive),
+        /// compared in place: every header line of every SIP frame of a media NIC passes here.
+        init?(_ d: [UInt8], _ range: Range<Int>) {
+            var lo = range.lowerBound, hi = range.upperBound
+            while lo < hi && (d[lo] == 32 || d[lo] == 9) { lo += 1 }
+            while hi > lo && (d[hi - 1] == 32 || d[hi - 1] == 9) { hi -= 1 }
+            let n = hi - lo
+            func lower(_ b: UInt8) -> UInt8 { (65...90).contains(b) ? b | 0x20 : b }
+            for entry in Header.names {
+                if n == 1, entry.compact == lower(d[lo]) { self = entry.header; return }
+                guard entry.name.count == n else { continue }
+                var i = 0
+                while i < n && lower(d[lo + i]) == entry.name[i] { i += 1 }
+                if i == n { self = entry.header; return }
+            }
+            return nil
         }
     }
 

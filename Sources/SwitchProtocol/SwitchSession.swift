@@ -117,7 +117,8 @@ public struct SwitchSession: Sendable {
     public private(set) var media: MediaTracker
     /// Budget and call-table warnings are logged once per connection.
     private var mediaWarned = Set<String>()
-    /// Emit a debug line per flow added or removed.
+    /// Emit debug lines: one per flow added or removed, and one per call whose media copies start,
+    /// change or end (built only when asked for: at the info level they would cost every SIP frame).
     public var logFlowChanges = false
     /// Ports that can be the media feed (`MediaFeedName`), by name, and the candidate last announced.
     private var feedPorts: [String: MediaFeedPort] = [:]
@@ -742,10 +743,13 @@ public struct SwitchSession: Sendable {
         for note in o.notes {
             switch note {
             case let .started(callID, flows, nics):
+                guard logFlowChanges else { break }
                 out.append(.log(LogLine(.debug, "media copies started", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "flows": String(flows), "nics": nics.joined(separator: ",")])))
             case let .updated(callID, flows):
+                guard logFlowChanges else { break }
                 out.append(.log(LogLine(.debug, "media copies changed", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "flows": String(flows)])))
             case let .ended(callID, reason, flows):
+                guard logFlowChanges else { break }
                 out.append(.log(LogLine(.debug, "media copies ended", ["bridge": bridgeName, "call_id": String(callID.prefix(80)), "reason": reason, "flows": String(flows)])))
             case let .overBudget(callID, scope):
                 if mediaWarned.insert("budget " + scope).inserted {

@@ -34,8 +34,15 @@ struct LineLogHandler: LogHandler {
         }
     }
 
+    /// Quoted (with `"` escaped) when empty or holding a space; the common case scans bytes only
+    /// (Foundation's `contains` and `replacingOccurrences` were a visible cost per line under load).
     private func quoted(_ v: String) -> String {
-        v.contains(" ") || v.isEmpty ? "\"\(v.replacingOccurrences(of: "\"", with: "\\\""))\"" : v
+        guard v.isEmpty || v.utf8.contains(UInt8(ascii: " ")) else { return v }
+        var out = "\""
+        for c in v.unicodeScalars {
+            if c == "\"" { out += "\\\"" } else { out.unicodeScalars.append(c) }
+        }
+        return out + "\""
     }
 
     static func timestamp() -> String {

@@ -47,6 +47,12 @@ final class SIPMediaTests: XCTestCase {
         XCTAssertEqual(SIPMessage.parse(Array("BYE sip:x SIP/2.0\r\nCall-ID: c\r\nnot a header\r\n\r\n".utf8)), .failure(.badHeader("not a header")))
         XCTAssertEqual(SIPMessage.parse(Array("bye sip:x SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 BYE\r\n\r\n".utf8)), .failure(.badStartLine))
         XCTAssertEqual(SIPMessage.parse(Array("BYE sip:x SIP/2.0\r\nCSeq: 1 BYE\r\n\r\n".utf8)), .failure(.missingHeader("Call-ID")))
+        // Compact forms in either case; names that only start like a kept header, or one letter off, are other headers.
+        let c = try SIPMessage.parse(Array(("BYE sip:x SIP/2.0\r\nCall-IDs: no\r\nCall-Id2: no\r\nI : k1\r\nTo2: <sip:z>;tag=no\r\n"
+            + "T: <sip:b>;tag=t1\r\nf: <sip:a>;tag=f1\r\nCSeq: 3 BYE\r\nx: 1\r\n\r\n").utf8)).get()
+        XCTAssertEqual(c.callID, "k1")
+        XCTAssertEqual(c.toTag, "t1")
+        XCTAssertEqual(c.fromTag, "f1")
     }
 
     func testRFCCases() throws {
