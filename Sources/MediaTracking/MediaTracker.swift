@@ -136,9 +136,7 @@ public struct MediaTracker: Sendable {
             counters.refusedTable += table.refused - refused
             out.notes.append(.tableFull)
         }
-        if table.contains(callID: message.callID) {
-            if let known = callNICs[message.callID], known.isSuperset(of: seen) {} else { callNICs[message.callID, default: []].formUnion(seen) }
-        }
+        if table.contains(callID: message.callID) { callNICs[message.callID, default: []].formUnion(seen) }
         apply(changes, into: &out)
         return out
     }

@@ -96,28 +96,26 @@ public struct SIPMessage: Hashable, Sendable {
         /// The header named by `d[range]` (spaces and tabs around it ignored, ASCII case-insensitive),
         /// compared in place: every header line of every SIP frame of a media NIC passes here.
         init?(_ d: [UInt8], _ range: Range<Int>) {
-            var lo = range.lowerBound, hi = range.upperBound
-            while lo < hi && (d[lo] == 32 || d[lo] == 9) { lo += 1 }
-            while hi > lo && (d[hi - 1] == 32 || d[hi - 1] == 9) { hi -= 1 }
-            let n = hi - lo
-            func lower(_ b: UInt8) -> UInt8 { (65...90).contains(b) ? b | 0x20 : b }
+            let name = SIPMessage.trimmedBounds(d, range)
             for entry in Header.names {
-                if n == 1, entry.compact == lower(d[lo]) { self = entry.header; return }
-                guard entry.name.count == n else { continue }
-                var i = 0
-                while i < n && lower(d[lo + i]) == entry.name[i] { i += 1 }
-                if i == n { self = entry.header; return }
+                if name.count == 1, entry.compact == asciiLowercased(d[name.lowerBound]) { self = entry.header; return }
+                if entry.name.count == name.count, zip(d[name], entry.name).allSatisfy({ asciiLowercased($0) == $1 }) {
+                    self = entry.header; return
+                }
             }
             return nil
         }
     }
 
     /// `range` of `d` without leading and trailing spaces and tabs.
-    private static func trimmed(_ d: [UInt8], _ range: Range<Int>) -> [UInt8] {
+    private static func trimmed(_ d: [UInt8], _ range: Range<Int>) -> [UInt8] { Array(d[trimmedBounds(d, range)]) }
+
+    /// `range` narrowed past leading and trailing spaces and tabs of `d`.
+    private static func trimmedBounds(_ d: [UInt8], _ range: Range<Int>) -> Range<Int> {
         var lo = range.lowerBound, hi = range.upperBound
         while lo < hi && (d[lo] == 32 || d[lo] == 9) { lo += 1 }
         while hi > lo && (d[hi - 1] == 32 || d[hi - 1] == 9) { hi -= 1 }
-        return Array(d[lo..<hi])
+        return lo..<hi
     }
 
     private static func headerBoundary(_ d: [UInt8]) -> (Int, Int)? {
@@ -160,4 +158,7 @@ public struct SIPMessage: Hashable, Sendable {
 }
 
 /// ASCII letters lowercased, other bytes as they are (header names and media types are ASCII tokens).
-func asciiLowercased(_ b: [UInt8]) -> [UInt8] { b.map { (65...90).contains($0) ? $0 | 0x20 : $0 } }
+func asciiLowercased(_ b: [UInt8]) -> [UInt8] { b.map(asciiLowercased) }
+
+/// One byte: an ASCII letter lowercased, any other byte as it is.
+func asciiLowercased(_ b: UInt8) -> UInt8 { (65...90).contains(b) ? b | 0x20 : b }
