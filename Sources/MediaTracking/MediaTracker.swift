@@ -211,7 +211,7 @@ public struct MediaTracker: Sendable {
                 let destinations = endpoints.compactMap { e in ipAddressBytes(e.address).flatMap { MediaDestination(address: $0, port: e.port) } }.sorted()
                 install(callID, nics: callNics, destinations: destinations, into: &out)
             case let .ended(callID, reason):
-                remove(callID, reason: "\(reason)", into: &out)
+                remove(callID, reason: reason.description, into: &out)
                 callNICs[callID] = nil
                 table.forget(callID: callID)
             }

@@ -11,7 +11,7 @@ public struct Negotiation: Hashable, Sendable {
 }
 
 /// Why a call's tracking ended.
-public enum CallEndReason: Hashable, Sendable {
+public enum CallEndReason: Hashable, Sendable, CustomStringConvertible {
     /// A BYE, from either side.
     case bye
     /// A CANCEL of the initial INVITE before any 2xx.
@@ -21,6 +21,17 @@ public enum CallEndReason: Hashable, Sendable {
     case rejected(status: Int)
     /// No SIP for the call within `CallTable.Limits.pendingTimeout` or `answeredIdleTimeout`.
     case timeout
+
+    /// `bye`, `cancel`, `rejected(status: 486)`, `timeout` (the log's reason; written without the
+    /// reflection a plain interpolation of an enum costs, once per ended call).
+    public var description: String {
+        switch self {
+        case .bye: "bye"
+        case .cancel: "cancel"
+        case let .rejected(status): "rejected(status: \(status))"
+        case .timeout: "timeout"
+        }
+    }
 }
 
 /// What a SIP message (or the clock) changed in the call table, for the caller to turn into flows.

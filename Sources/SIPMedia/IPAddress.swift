@@ -3,11 +3,22 @@
 /// groups as `::`, the first on a tie; an IPv4-mapped address as `::ffff:a.b.c.d`).
 /// Returns nil for anything else (names, zone IDs, prefixes, leading zeros in a dotted quad).
 public func canonicalIPAddress(_ s: String) -> String? {
-    let bytes = Array(s.utf8)
+    canonicalIPAddress(bytes: Array(s.utf8)[...])
+}
+
+/// `canonicalIPAddress` of text given as its UTF-8 bytes.
+public func canonicalIPAddress(bytes: ArraySlice<UInt8>) -> String? {
     // The longest valid text is 45 bytes ("0000:0000:0000:0000:0000:ffff:255.255.255.255").
     guard !bytes.isEmpty, bytes.count <= 45 else { return nil }
-    if bytes.contains(IPText.colon) { return IPText.parseIPv6(bytes[...]).map(IPText.ipv6) }
-    return IPText.parseIPv4(bytes[...]).map(IPText.ipv4)
+    if bytes.contains(IPText.colon) { return IPText.parseIPv6(bytes).map(IPText.ipv6) }
+    return IPText.parseIPv4(bytes).map(IPText.ipv4)
+}
+
+/// Whether `b` is valid UTF-8: a scan for the all-ASCII case (SIP and SDP text nearly always are),
+/// the standard library's validation otherwise.
+func isUTF8(_ b: ArraySlice<UInt8>) -> Bool {
+    if b.allSatisfy({ $0 < 0x80 }) { return true }
+    return String(validating: b, as: UTF8.self) != nil
 }
 
 /// The 4 or 16 bytes of an IPv4 or IPv6 address in text (the forms `canonicalIPAddress` accepts),
@@ -28,7 +39,24 @@ enum IPText {
 
     /// Dotted decimal from four bytes.
     static func ipv4(_ b: some Collection<UInt8>) -> String {
-        b.map { String($0) }.joined(separator: ".")
+        // At most 15 bytes, written on the stack (a small String: no allocation).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 * max(b.count, 1)) { out in
+            var n = 0
+            for (k, x) in b.enumerated() {
+                if k > 0 { out[n] = dot; n += 1 }
+                if x >= 100 { out[n] = 0x30 + x / 100; n += 1 }
+                if x >= 10 { out[n] = 0x30 + x / 10 % 10; n += 1 }
+                out[n] = 0x30 + x % 10; n += 1
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: out[..<n]), as: UTF8.self)
+        }
+    }
+
+    /// The text of a 4- or 16-byte address as an IP header holds it.
+    static func text(_ b: ArraySlice<UInt8>) -> String {
+        guard b.count == 16 else { return ipv4(b) }
+        let s = b.startIndex
+        return ipv6((0..<8).map { UInt16(b[s + 2 * $0]) << 8 | UInt16(b[s + 2 * $0 + 1]) })
     }
 
     /// RFC 5952 text from eight 16-bit groups.

@@ -5,9 +5,13 @@ public struct SIPFrame: Hashable, Sendable {
     public enum Transport: Hashable, Sendable { case udp, tcp }
 
     public let transport: Transport
+    /// The IP addresses as in the header (4 or 16 bytes each) and the ports: the text forms below
+    /// are made only when asked for (the media tracker needs the payload only).
+    let sourceAddress: ArraySlice<UInt8>, destinationAddress: ArraySlice<UInt8>
+    let sourcePort: UInt16, destinationPort: UInt16
     /// Addresses in `canonicalIPAddress` form, so they compare equal to SDP addresses.
-    public let source: MediaEndpoint
-    public let destination: MediaEndpoint
+    public var source: MediaEndpoint { MediaEndpoint(address: IPText.text(sourceAddress), port: sourcePort) }
+    public var destination: MediaEndpoint { MediaEndpoint(address: IPText.text(destinationAddress), port: destinationPort) }
     /// The transport payload: a slice of the frame (its indices are the frame's).
     public let payload: ArraySlice<UInt8>
 
@@ -40,8 +44,8 @@ public struct SIPFrame: Hashable, Sendable {
     /// Where an IP packet's transport header starts and its payload ends, and its addresses.
     private struct IPPacket {
         let proto: UInt8
-        let source: String
-        let destination: String
+        let source: Range<Int>
+        let destination: Range<Int>
         let start: Int
         let end: Int
     }
@@ -57,8 +61,8 @@ public struct SIPFrame: Hashable, Sendable {
         let total = Int(UInt16(f[o + 2]) << 8 | UInt16(f[o + 3]))
         guard total >= headerLength else { return .failure(.badLength) }
         guard f.count >= o + total else { return .failure(.truncated) }
-        return .success(IPPacket(proto: f[o + 9], source: IPText.ipv4(f[(o + 12)..<(o + 16)]),
-                                 destination: IPText.ipv4(f[(o + 16)..<(o + 20)]), start: o + headerLength, end: o + total))
+        return .success(IPPacket(proto: f[o + 9], source: (o + 12)..<(o + 16), destination: (o + 16)..<(o + 20),
+                                 start: o + headerLength, end: o + total))
     }
 
     private static func ipv6(_ f: [UInt8], at o: Int) -> Result<IPPacket, FrameDecodeError> {
@@ -80,9 +84,7 @@ public struct SIPFrame: Hashable, Sendable {
             next = f[p]
             p += length
         }
-        func groups(_ at: Int) -> [UInt16] { (0..<8).map { UInt16(f[at + 2 * $0]) << 8 | UInt16(f[at + 2 * $0 + 1]) } }
-        return .success(IPPacket(proto: next, source: IPText.ipv6(groups(o + 8)), destination: IPText.ipv6(groups(o + 24)),
-                                 start: p, end: end))
+        return .success(IPPacket(proto: next, source: (o + 8)..<(o + 24), destination: (o + 24)..<(o + 40), start: p, end: end))
     }
 
     private static func transport(_ f: [UInt8], _ ip: IPPacket) -> Result<SIPFrame, FrameDecodeError> {
@@ -106,8 +108,8 @@ public struct SIPFrame: Hashable, Sendable {
             return .failure(.notUDPOrTCP)
         }
         guard let sourcePort = u16(f, p), let destinationPort = u16(f, p + 2) else { return .failure(.badLength) }
-        return .success(SIPFrame(transport: kind, source: MediaEndpoint(address: ip.source, port: sourcePort),
-                                 destination: MediaEndpoint(address: ip.destination, port: destinationPort), payload: f[payload]))
+        return .success(SIPFrame(transport: kind, sourceAddress: f[ip.source], destinationAddress: f[ip.destination],
+                                 sourcePort: sourcePort, destinationPort: destinationPort, payload: f[payload]))
     }
 
     /// A big-endian 16-bit field, or nil past the end.

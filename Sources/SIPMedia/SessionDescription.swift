@@ -31,45 +31,55 @@ public struct SessionDescription: Hashable, Sendable {
 
     public static func parse(_ bytes: [UInt8]) -> Result<SessionDescription, ParseError> {
         guard bytes.count <= maximumSize else { return .failure(.tooLarge) }
-        guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(.notText) }
-        // Lines end at LF, a CR before it dropped ("\r\n" or a bare "\n"). Split on the bytes: splitting
-        // the String would break it into Characters first (most of the cost of a media NIC's PACKET_IN).
-        let lines: [Substring] = text.utf8.split(separator: 10).compactMap { l in
-            let line = l.last == 13 ? Substring(l.dropLast()) : Substring(l)
-            return line.isEmpty ? nil : line
-        }
-        guard lines.first?.hasPrefix("v=0") == true else { return .failure(.notSDP) }
+        guard isUTF8(bytes[...]) else { return .failure(.notText) }
+        // One pass over the bytes, line by line (LF, a CR before it dropped; empty lines skipped):
+        // a media NIC's SDP offers and answers all come through here.
         var sessionAddress: String?
         struct Pending { var kind: String; var port: UInt16; var address: String?; var rtcp: (UInt16, String?)?; var mux = false }
         var pending: [Pending] = []
-        for (n, line) in lines.enumerated() {
-            guard line.count >= 2, line.dropFirst().first == "=" else { return .failure(.badLine(n + 1)) }
-            let value = line.dropFirst(2)
-            switch line.first {
-            case "c":
-                guard let a = connectionAddress(value) else { return .failure(.badLine(n + 1)) }
+        var n = 0
+        var from = bytes.startIndex
+        while from < bytes.endIndex {
+            var lf = from
+            while lf < bytes.endIndex && bytes[lf] != 10 { lf += 1 }
+            let next = lf + 1
+            let end = lf > from && bytes[lf - 1] == 13 ? lf - 1 : lf
+            defer { from = next }
+            guard end > from else { continue }
+            let line = bytes[from..<end]
+            n += 1
+            if n == 1 { guard line.starts(with: versionZero) else { return .failure(.notSDP) } }
+            // Lines are `<type>=<value>` with a one-byte type (RFC 4566 5); a line whose type is not
+            // ASCII is of no type sipspan reads: skipped, as unknown types are.
+            if line[from] >= 0x80 { continue }
+            guard line.count >= 2, line[from + 1] == equals else { return .failure(.badLine(n)) }
+            let value = line[(from + 2)...]
+            switch line[from] {
+            case UInt8(ascii: "c"):
+                guard let a = connectionAddress(value) else { return .failure(.badLine(n)) }
                 if pending.isEmpty { sessionAddress = a } else { pending[pending.count - 1].address = a }
-            case "m":
+            case UInt8(ascii: "m"):
                 guard pending.count < maximumMedia else { return .failure(.tooManyMedia) }
-                let f = value.split(separator: " ", omittingEmptySubsequences: true)
+                let f = fields(value)
                 // m=<media> <port>[/<count>] <proto> <fmt> ...
-                guard f.count >= 3, f[0].utf8.count <= maximumKindLength, let port = UInt16(f[1].split(separator: "/").first ?? "")
-                else { return .failure(.badLine(n + 1)) }
-                pending.append(Pending(kind: String(f[0]), port: port))
-            case "a" where !pending.isEmpty:
-                if value == "rtcp-mux" { pending[pending.count - 1].mux = true }
-                else if value.hasPrefix("rtcp:") {
+                guard f.count >= 3, f[0].count <= maximumKindLength, let port = number(firstPiece(f[1], slash)) else { return .failure(.badLine(n)) }
+                pending.append(Pending(kind: String(decoding: f[0], as: UTF8.self), port: port))
+            case UInt8(ascii: "a") where !pending.isEmpty:
+                if value.elementsEqual(rtcpMux) { pending[pending.count - 1].mux = true }
+                else if value.starts(with: rtcpColon) {
                     // a=rtcp:<port> [IN IP4|IP6 <address>]
-                    let f = value.dropFirst(5).split(separator: " ", omittingEmptySubsequences: true)
-                    guard let p = f.first.flatMap({ UInt16($0) }) else { return .failure(.badLine(n + 1)) }
-                    let addr = f.count == 4 && f[1] == "IN" ? (canonicalIPAddress(String(f[3])) ?? "") : nil
+                    let f = fields(value.dropFirst(rtcpColon.count))
+                    guard let p = f.first.flatMap(number) else { return .failure(.badLine(n)) }
+                    let addr = f.count == 4 && f[1].elementsEqual(inToken) ? (canonicalIPAddress(bytes: f[3]) ?? "") : nil
                     pending[pending.count - 1].rtcp = (p, addr)
                 }
             default:
                 continue
             }
         }
+        guard n > 0 else { return .failure(.notSDP) }
         var media: [Media] = []
+        media.reserveCapacity(pending.count)
         for p in pending {
             guard let address = p.address ?? sessionAddress else { return .failure(.notSDP) }
             let rtcpPort = p.rtcp?.0 ?? (p.port == 0 ? 0 : (p.port == UInt16.max ? p.port : p.port + 1))
@@ -78,14 +88,35 @@ public struct SessionDescription: Hashable, Sendable {
         return .success(SessionDescription(media: media))
     }
 
+    private static let versionZero = Array("v=0".utf8), rtcpMux = Array("rtcp-mux".utf8), rtcpColon = Array("rtcp:".utf8)
+    private static let inToken = Array("IN".utf8), ip4 = Array("IP4".utf8), ip6 = Array("IP6".utf8)
+    private static let equals = UInt8(ascii: "="), space = UInt8(ascii: " "), slash = UInt8(ascii: "/")
+
+    /// The space-separated fields of a line's value (runs of spaces are one separator).
+    private static func fields(_ v: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+        v.split(separator: space, omittingEmptySubsequences: true)
+    }
+
+    /// The first non-empty piece of `b` between `separator`s (what `split(separator:).first` gives), or empty.
+    private static func firstPiece(_ b: ArraySlice<UInt8>, _ separator: UInt8) -> ArraySlice<UInt8> {
+        let rest = b.drop { $0 == separator }
+        return rest.prefix { $0 != separator }
+    }
+
+    /// A decimal port as Swift's `UInt16(_: String)` reads it (an optional sign, digits, no overflow).
+    private static func number(_ b: ArraySlice<UInt8>) -> UInt16? {
+        guard b.count <= 16 else { return nil }
+        return UInt16(String(decoding: b, as: UTF8.self))
+    }
+
     /// `IN IP4 192.0.2.1` or `IN IP6 2001:DB8::1` (a multicast TTL suffix is dropped) in canonical
     /// form; a host name (RFC 4566 allows one) is "": the media there is not copied. Nil: not a c= line.
-    private static func connectionAddress(_ v: Substring) -> String? {
-        let f = v.split(separator: " ", omittingEmptySubsequences: true)
-        guard f.count == 3, f[0] == "IN", f[1] == "IP4" || f[1] == "IP6" else { return nil }
-        let a = f[2].split(separator: "/").first.map(String.init) ?? ""
-        guard !a.isEmpty, a.utf8.allSatisfy({ isHostCharacter($0) }) else { return nil }
-        return canonicalIPAddress(a) ?? ""
+    private static func connectionAddress(_ v: ArraySlice<UInt8>) -> String? {
+        let f = fields(v)
+        guard f.count == 3, f[0].elementsEqual(inToken), f[1].elementsEqual(ip4) || f[1].elementsEqual(ip6) else { return nil }
+        let a = firstPiece(f[2], slash)
+        guard !a.isEmpty, a.allSatisfy({ isHostCharacter($0) }) else { return nil }
+        return canonicalIPAddress(bytes: a) ?? ""
     }
 
     /// Letters, digits, '.', '-' and ':': what an address or a host name is made of.
