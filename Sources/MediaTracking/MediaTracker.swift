@@ -11,7 +11,11 @@ import SIPMedia
 /// cookie naming its slot, with an idle timeout and OFPFF_SEND_FLOW_REM: a call that ends is deleted
 /// by cookie at once; a call whose media stops is removed by OVS itself, even while sipspan is down.
 /// Media flows found on the bridge that no call of this tracker owns (a previous sipspan's) are
-/// adopted: counted, never deleted, left to expire. Pure: no I/O, time passed in.
+/// adopted: counted, never deleted, left to expire. Calls whose media flows are identical (the same
+/// addresses and ports on the same NICs: a transfer, a B2BUA or a load generator reusing ports) share
+/// one flow on the bridge, which carries one of them's cookie: when that call ends, the flow is
+/// handed over (re-added with another owner's cookie) before the call's delete by cookie, so no live
+/// call loses a copy and none is made twice. Pure: no I/O, time passed in.
 public struct MediaTracker: Sendable {
     /// Something worth a log line or a counter.
     public enum Note: Hashable, Sendable {
@@ -35,7 +39,19 @@ public struct MediaTracker: Sendable {
         var slot: UInt16
         var nics: [MediaNIC]
         var destinations: [MediaDestination]
+        /// The flows the call wants, with its own cookie (some may be on the bridge under another's).
         var flows: [FlowKey: Flow]
+    }
+
+    /// A media flow on the bridge and the calls that want it.
+    struct Placement: Sendable {
+        /// As on the bridge: the holder's cookie.
+        var flow: Flow
+        /// The call whose cookie the flow carries.
+        var holder: String
+        var owners: Set<String>
+        /// The media NIC it copies for (its budget).
+        var port: UInt32?
     }
 
     public let limits: MediaLimits
@@ -50,9 +66,10 @@ public struct MediaTracker: Sendable {
     private var callOfSlot: [UInt16: String] = [:]
     /// Media flows of calls this tracker does not know (a previous sipspan's), by slot.
     private var adopted: [UInt16: Set<FlowKey>] = [:]
+    /// This tracker's media flows on the bridge, each once however many calls want it.
+    private var placed: [FlowKey: Placement] = [:]
     private var nextSlot: UInt16 = 1
     private var perNIC: [UInt32: Int] = [:]
-    private var ownFlows = 0
     private var packetInBudget: TokenBucket
     public private(set) var counters = MediaCounters()
 
@@ -68,7 +85,7 @@ public struct MediaTracker: Sendable {
     /// Calls followed (offer/answer pending or complete).
     public var trackedCalls: Int { table.count }
     /// Media flows of this tracker's calls.
-    public var activeFlows: Int { ownFlows }
+    public var activeFlows: Int { placed.count }
     /// Media flows found on the bridge that belong to no call of this tracker.
     public var adoptedFlows: Int { adopted.values.reduce(0) { $0 + $1.count } }
     /// Whether any NIC of the bridge has media copies (its SIP comes to the controller).
@@ -149,16 +166,23 @@ public struct MediaTracker: Sendable {
         let key = FlowKey(table: f.tableID, priority: f.priority, match: f.match)
         let timedOut = f.reason != FlowRemoved.Reason.delete.rawValue
         if timedOut { counters.flowsExpired += 1 }
-        if let callID = callOfSlot[slot], var call = active[callID] {
-            // Deletes are sipspan's own (already forgotten); a late one must not touch a reused slot.
-            guard timedOut, call.flows.removeValue(forKey: key) != nil else { return out }
-            account(removing: [key], of: call.nics)
-            if call.flows.isEmpty {
-                release(callID, slot: slot)
-                out.notes.append(.ended(callID: callID, reason: "media idle", flows: 0))
-                counters.callsEnded += 1
-            } else {
-                active[callID] = call
+        if callOfSlot[slot] != nil {
+            // Deletes are sipspan's own (already forgotten); a late one must not touch a reused slot,
+            // nor a flow since placed again under another call's cookie.
+            guard timedOut, let p = placed[key], active[p.holder]?.slot == slot else { return out }
+            // The flow is gone for every call that shared it.
+            placed[key] = nil
+            if let port = p.port { perNIC[port, default: 0] -= 1 }
+            for owner in p.owners.sorted() {
+                guard var call = active[owner] else { continue }
+                call.flows[key] = nil
+                if call.flows.isEmpty {
+                    release(owner, slot: call.slot)
+                    out.notes.append(.ended(callID: owner, reason: "media idle", flows: 0))
+                    counters.callsEnded += 1
+                } else {
+                    active[owner] = call
+                }
             }
         } else if var keys = adopted[slot] {
             keys.remove(key)
@@ -171,17 +195,20 @@ public struct MediaTracker: Sendable {
     /// flows of calls here that are gone (expired unnoticed) are forgotten.
     public mutating func synced(_ flows: [FlowStats]) {
         var bySlot: [UInt16: Set<FlowKey>] = [:]
+        var present = Set<FlowKey>()
         for s in flows where FlowCookie.kind(of: s.cookie) == .media {
-            bySlot[FlowCookie.slot(of: s.cookie), default: []].insert(FlowKey(table: s.tableID, priority: s.priority, match: s.match))
+            let key = FlowKey(table: s.tableID, priority: s.priority, match: s.match)
+            bySlot[FlowCookie.slot(of: s.cookie), default: []].insert(key)
+            present.insert(key)
         }
-        for callID in active.keys.sorted() {
-            guard var call = active[callID] else { continue }
-            let present = bySlot[call.slot] ?? []
-            let gone = call.flows.keys.filter { !present.contains($0) }
-            guard !gone.isEmpty else { continue }
-            for k in gone { call.flows[k] = nil }
-            account(removing: gone, of: call.nics)
-            if call.flows.isEmpty { release(callID, slot: call.slot) } else { active[callID] = call }
+        for key in placed.keys.sorted() where !present.contains(key) {
+            guard let p = placed.removeValue(forKey: key) else { continue }
+            if let port = p.port { perNIC[port, default: 0] -= 1 }
+            for owner in p.owners.sorted() {
+                guard var call = active[owner] else { continue }
+                call.flows[key] = nil
+                if call.flows.isEmpty { release(owner, slot: call.slot) } else { active[owner] = call }
+            }
         }
         adopted = bySlot.filter { callOfSlot[$0.key] == nil && $0.key != 0 }
     }
@@ -234,38 +261,56 @@ public struct MediaTracker: Sendable {
         let cookie = FlowCookie.mediaCookie(slot: slot, layout: layout)
         let wanted = Dictionary(MediaFlows.build(destinations, nics: callNics, cookie: cookie).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let old = existing?.flows ?? [:]
-        // Budgets: the bridge's and each NIC's, counting the change's net effect.
-        let oldNIC = countByNIC(Array(old.keys), existing?.nics ?? []), newNIC = countByNIC(Array(wanted.keys), callNics)
-        if ownFlows + adoptedFlows - old.count + wanted.count > limits.flowsPerBridge {
+        // Budgets: the bridge's and each NIC's, counting flows on the bridge (a shared one once).
+        let dropped = old.keys.filter { wanted[$0] == nil }.sorted()
+        let fresh = wanted.keys.filter { placed[$0] == nil }
+        let freed = dropped.filter { placed[$0]?.owners == [callID] }
+        if placed.count + adoptedFlows - freed.count + fresh.count > limits.flowsPerBridge {
             counters.refusedBudget += 1
             out.notes.append(.overBudget(callID: callID, scope: "bridge (\(limits.flowsPerBridge) media flows)"))
             return
         }
-        for (port, n) in newNIC where perNIC[port, default: 0] - oldNIC[port, default: 0] + n > limits.flowsPerNIC {
+        var growth: [UInt32: Int] = [:]
+        for k in fresh { if let port = MediaTracker.port(of: k, callNics) { growth[port, default: 0] += 1 } }
+        for k in freed { if let port = placed[k]?.port { growth[port, default: 0] -= 1 } }
+        for (port, n) in growth.sorted(by: { $0.key < $1.key }) where n > 0 && perNIC[port, default: 0] + n > limits.flowsPerNIC {
             counters.refusedBudget += 1
             out.notes.append(.overBudget(callID: callID, scope: "\(nics[port]?.name ?? "port \(port)") (\(limits.flowsPerNIC) media flows)"))
             return
         }
-        let deletes = old.keys.filter { wanted[$0] == nil }.sorted()
-        let adds = wanted.values.filter { old[$0.key] != $0 }.sorted()
-        out.flowMods += deletes.map { k in
-            FlowMod(command: .deleteStrict, cookie: cookie, cookieMask: .max, tableID: k.table, priority: k.priority, match: k.match)
+        var mods: [FlowMod] = []
+        var adds = 0, deletes = 0
+        for k in dropped where unplace(k, of: callID, into: &mods) {
+            mods.append(FlowMod(command: .deleteStrict, cookie: cookie, cookieMask: .max, tableID: k.table, priority: k.priority, match: k.match))
+            deletes += 1
         }
-        out.flowMods += adds.map { f in
-            FlowMod(command: .add, cookie: f.cookie, tableID: f.table, priority: f.priority, match: f.match, instructions: f.instructions,
-                    idleTimeout: limits.idleTimeout, flags: FlowModFlags.sendFlowRemoved)
+        for f in wanted.values.sorted() {
+            if var p = placed[f.key] {
+                p.owners.insert(callID)
+                // Another call's identical flow copies for this one too; a changed one (new targets) is replaced.
+                if p.flow.instructions != f.instructions {
+                    mods.append(addMod(f))
+                    p.flow = f; p.holder = callID
+                    adds += 1
+                }
+                placed[f.key] = p
+            } else {
+                let port = MediaTracker.port(of: f.key, callNics)
+                placed[f.key] = Placement(flow: f, holder: callID, owners: [callID], port: port)
+                if let port { perNIC[port, default: 0] += 1 }
+                mods.append(addMod(f))
+                adds += 1
+            }
         }
-        for (port, n) in oldNIC { perNIC[port, default: 0] -= n }
-        for (port, n) in newNIC { perNIC[port, default: 0] += n }
-        ownFlows += wanted.count - old.count
-        counters.flowsAdded += adds.count
-        counters.flowsRemoved += deletes.count
+        out.flowMods += mods
+        counters.flowsAdded += adds
+        counters.flowsRemoved += deletes
         active[callID] = Call(slot: slot, nics: callNics, destinations: destinations, flows: wanted)
         callOfSlot[slot] = callID
         if existing == nil {
             counters.callsStarted += 1
             out.notes.append(.started(callID: callID, flows: wanted.count, nics: callNics.map(\.name)))
-        } else if !adds.isEmpty || !deletes.isEmpty {
+        } else if adds > 0 || deletes > 0 || wanted.keys != old.keys {
             out.notes.append(.updated(callID: callID, flows: wanted.count))
         }
     }
@@ -273,10 +318,12 @@ public struct MediaTracker: Sendable {
     /// Deletes all of a call's flows by its cookie.
     private mutating func remove(_ callID: String, reason: String, into out: inout Output) {
         guard let call = active[callID] else { return }
+        // Shared flows this call holds are handed over first: the delete by cookie then leaves them.
+        var removed = 0
+        for k in call.flows.keys.sorted() where unplace(k, of: callID, into: &out.flowMods) { removed += 1 }
         out.flowMods.append(FlowMod(command: .delete, cookie: FlowCookie.mediaCookie(slot: call.slot, layout: layout), cookieMask: .max,
                                     tableID: 0xff, match: .any))
-        account(removing: Array(call.flows.keys), of: call.nics)
-        counters.flowsRemoved += call.flows.count
+        counters.flowsRemoved += removed
         counters.callsEnded += 1
         release(callID, slot: call.slot)
         out.notes.append(.ended(callID: callID, reason: reason, flows: call.flows.count))
@@ -287,19 +334,38 @@ public struct MediaTracker: Sendable {
         if callOfSlot[slot] == callID { callOfSlot[slot] = nil }
     }
 
-    private mutating func account(removing keys: [FlowKey], of callNics: [MediaNIC]) {
-        for (port, n) in countByNIC(keys, callNics) { perNIC[port, default: 0] -= n }
-        ownFlows -= keys.count
+    /// `callID` no longer wants the flow `key`: true when no call does (the caller deletes it, by key
+    /// or by cookie); a flow it held for others is re-added with another owner's cookie (to `mods`).
+    private mutating func unplace(_ key: FlowKey, of callID: String, into mods: inout [FlowMod]) -> Bool {
+        guard var p = placed[key] else { return false }
+        p.owners.remove(callID)
+        guard let next = p.owners.min() else {
+            placed[key] = nil
+            if let port = p.port { perNIC[port, default: 0] -= 1 }
+            return true
+        }
+        if p.holder == callID {
+            // The instructions on the bridge (the latest), under the next owner's cookie.
+            let flow = Flow(table: key.table, priority: key.priority, match: key.match, instructions: p.flow.instructions,
+                            cookie: FlowCookie.mediaCookie(slot: active[next]?.slot ?? 0, layout: layout))
+            mods.append(addMod(flow))
+            p.flow = flow; p.holder = next
+        }
+        placed[key] = p
+        return false
     }
 
-    /// Which NIC each flow copies for: its `in_port`, else the NIC of its `eth_dst`.
-    private func countByNIC(_ keys: [FlowKey], _ callNics: [MediaNIC]) -> [UInt32: Int] {
-        var out: [UInt32: Int] = [:]
-        for k in keys {
-            if let p = k.match.inPort { out[p, default: 0] += 1 }
-            else if let mac = k.match.ethDst, let nic = callNics.first(where: { $0.macs.contains(mac) }) { out[nic.port, default: 0] += 1 }
-        }
-        return out
+    /// The ADD of one media flow: idle timeout, FLOW_REMOVED when it goes.
+    private func addMod(_ f: Flow) -> FlowMod {
+        FlowMod(command: .add, cookie: f.cookie, tableID: f.table, priority: f.priority, match: f.match, instructions: f.instructions,
+                idleTimeout: limits.idleTimeout, flags: FlowModFlags.sendFlowRemoved)
+    }
+
+    /// Which NIC a flow copies for: its `in_port`, else the NIC of its `eth_dst`.
+    private static func port(of key: FlowKey, _ callNics: [MediaNIC]) -> UInt32? {
+        if let p = key.match.inPort { return p }
+        if let mac = key.match.ethDst, let nic = callNics.first(where: { $0.macs.contains(mac) }) { return nic.port }
+        return nil
     }
 
     /// A slot no live or adopted call holds (1…65535).

@@ -199,6 +199,78 @@ final class MediaTrackerTests: XCTestCase {
         XCTAssertEqual(t.activeFlows, 4)
     }
 
+    /// The flow table of a switch as far as media flows go: ADD replaces a flow of the same key
+    /// (cookie included), DELETE_STRICT removes one key if its cookie matches, DELETE by cookie all.
+    struct BridgeTable {
+        var flows: [FlowKey: UInt64] = [:]
+        mutating func apply(_ mods: [FlowMod]) {
+            for m in mods {
+                let key = FlowKey(table: m.tableID, priority: m.priority, match: m.match)
+                switch m.command {
+                case .add: flows[key] = m.cookie
+                case .deleteStrict: if let c = flows[key], c & m.cookieMask == m.cookie & m.cookieMask { flows[key] = nil }
+                case .delete:
+                    XCTAssertEqual(m.match, .any, "only deletes by cookie are expected")
+                    flows = flows.filter { $0.value & m.cookieMask != m.cookie & m.cookieMask }
+                default: XCTFail("unexpected \(m.command)")
+                }
+            }
+        }
+    }
+
+    /// Two calls with identical media (same addresses and ports: a load generator's fixed media port,
+    /// a transfer) share the flows: the bridge holds them once, and whichever call ends first, the
+    /// other keeps every copy until it ends too.
+    func testCallsWithIdenticalMediaShareFlowsAndTheLastOneToEndRemovesThem() {
+        for firstToEnd in ["c1", "c2"] {
+            var t = tracker()
+            var bridge = BridgeTable()
+            bridge.apply(establish(&t, "c1").flowMods)
+            let c1Flows = bridge.flows
+            XCTAssertEqual(c1Flows.count, 4)
+            let second = establish(&t, "c2", at: 1000)
+            bridge.apply(second.flowMods)
+            XCTAssertEqual(second.notes, [.started(callID: "c2", flows: 4, nics: ["tap101i0"])])
+            XCTAssertEqual(Set(bridge.flows.keys), Set(c1Flows.keys), "the same four flows, once")
+            XCTAssertEqual(t.activeCalls, 2)
+            XCTAssertEqual(t.activeFlows, 4)
+            XCTAssertEqual(t.flowsByNIC, ["tap101i0": 4])
+
+            func bye(_ callID: String, at now: UInt64) -> MediaTracker.Output {
+                t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("BYE sip:b@x SIP/2.0", callID, "2 BYE", toTag: "b1")), inPort: 1, now: now)
+            }
+            bridge.apply(bye(firstToEnd, at: 2 * self.second).flowMods)
+            XCTAssertEqual(Set(bridge.flows.keys), Set(c1Flows.keys), "\(firstToEnd) ended first: the other call keeps its copies")
+            XCTAssertEqual(t.activeCalls, 1)
+            XCTAssertEqual(t.activeFlows, 4)
+            // The flows now carry the live call's cookie: its idle timeout and its delete find them.
+            let last = firstToEnd == "c1" ? "c2" : "c1"
+            let cookies = Set(bridge.flows.values)
+            XCTAssertEqual(cookies.count, 1)
+            bridge.apply(bye(last, at: 3 * self.second).flowMods)
+            XCTAssertEqual(bridge.flows, [:], "the last call's end removes them")
+            XCTAssertEqual(t.activeFlows, 0)
+            XCTAssertEqual(t.flowsByNIC, [:])
+            XCTAssertEqual(t.counters.flowsAdded, t.counters.flowsRemoved)
+        }
+    }
+
+    /// A shared flow that OVS expires is gone for both calls: each that had only it ends.
+    func testAnExpiredSharedFlowEndsEveryCallThatHadIt() {
+        var t = tracker()
+        var bridge = BridgeTable()
+        bridge.apply(establish(&t, "c1").flowMods)
+        bridge.apply(establish(&t, "c2", at: 1000).flowMods)
+        var ended: [MediaTracker.Note] = []
+        for (key, cookie) in bridge.flows.sorted(by: { $0.key < $1.key }) {
+            ended += t.flowRemoved(FlowRemoved(cookie: cookie, priority: key.priority, reason: FlowRemoved.Reason.idleTimeout.rawValue, tableID: key.table, match: key.match)).notes
+        }
+        XCTAssertEqual(Set(ended), [.ended(callID: "c1", reason: "media idle", flows: 0), .ended(callID: "c2", reason: "media idle", flows: 0)])
+        XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.activeFlows, 0)
+        XCTAssertEqual(t.flowsByNIC, [:])
+    }
+
     func testHostileFramesAreCountedAndIgnored() {
         var t = tracker()
         var rng = SeededGenerator(seed: 202_612)
