@@ -148,6 +148,45 @@ final class MediaCopyTests: XCTestCase {
         XCTAssertEqual(now.count, before + 6, "4 frames on the new ports, 2 to VM 101's unchanged ports: \(now)")
     }
 
+    /// Calls with identical media (a transfer's new dialog reusing the phone's ports) share one set of
+    /// flows, copied once: whichever call ends first, the others keep their copies (the BYE of a call
+    /// that joined later deletes nothing; the BYE of the one whose cookie the flows carry re-adds them
+    /// under a live call's cookie before its delete); the last BYE removes them.
+    func testCallsWithIdenticalMediaShareFlowsAndAnEarlyByeLeavesTheOthersTheirCopies() throws {
+        let s = try node(media: "rtcp")
+        func cookies(_ flows: [String]) -> Set<String> {
+            Set(flows.compactMap { f in f.range(of: #"cookie=0x[0-9a-f]+"#, options: .regularExpression).map { String(f[$0]) } })
+        }
+        func calls() throws -> Int? { try s.status().bridges.first?.media?.activeCalls }
+        /// Sends the call's media: the monitor then holds `total` frames, `rtcp` of them RTCP (once each way).
+        func rtcpIsCopied(_ why: String, total: Int, rtcp: Int) throws {
+            try media(guestRTP: 40000, farRTP: 50000)
+            let now = try lab.capture("tap900i1", atLeast: total)
+            XCTAssertEqual(now.count, total, "\(why): \(now)")
+            XCTAssertEqual(now.filter { $0.contains(":40001") }.count, rtcp, "\(why): \(now)")
+        }
+        try call("a@test", guestRTP: 40000, farRTP: 50000)
+        try waitUntil("call a's media flows") { try self.mediaFlows().count == 4 }
+        let cookieA = cookies(try mediaFlows())
+        XCTAssertEqual(cookieA.count, 1)
+        try call("b@test", guestRTP: 40000, farRTP: 50000)
+        try waitUntil("call b followed") { try calls() == 2 }
+        try bye("b@test")
+        try waitUntil("call b ended") { try calls() == 1 }
+        XCTAssertEqual(try mediaFlows().count, 4, "b's end leaves a's flows")
+        try rtcpIsCopied("a's RTCP after b's BYE (SIP: 3 + 3 + 2)", total: 10, rtcp: 2)
+        try call("c@test", guestRTP: 40000, farRTP: 50000)
+        try waitUntil("call c followed") { try calls() == 2 }
+        try bye("a@test")
+        try waitUntil("the flows carry call c's cookie") {
+            let fl = try self.mediaFlows()
+            return fl.count == 4 && cookies(fl).count == 1 && cookies(fl).isDisjoint(with: cookieA)
+        }
+        try rtcpIsCopied("c's RTCP after a's BYE (SIP: + 3 + 2)", total: 17, rtcp: 4)
+        try bye("c@test")
+        try waitUntil("the last call's BYE removes the flows") { try self.mediaFlows().isEmpty }
+    }
+
     /// A restarted sipspan adopts a live call's media flows (never deletes them: copies go on) and
     /// they leave by their idle timeout once the media stops.
     func testARestartAdoptsALiveCallsFlowsWhichExpireByTheirIdleTimeout() throws {
