@@ -171,18 +171,8 @@ public struct MediaTracker: Sendable {
             // nor a flow since placed again under another call's cookie.
             guard timedOut, let p = placed[key], active[p.holder]?.slot == slot else { return out }
             // The flow is gone for every call that shared it.
-            placed[key] = nil
-            if let port = p.port { perNIC[port, default: 0] -= 1 }
-            for owner in p.owners.sorted() {
-                guard var call = active[owner] else { continue }
-                call.flows[key] = nil
-                if call.flows.isEmpty {
-                    release(owner, slot: call.slot)
-                    out.notes.append(.ended(callID: owner, reason: "media idle", flows: 0))
-                    counters.callsEnded += 1
-                } else {
-                    active[owner] = call
-                }
+            for owner in forgetGone(key) {
+                out.notes.append(.ended(callID: owner, reason: "media idle", flows: 0))
             }
         } else if var keys = adopted[slot] {
             keys.remove(key)
@@ -192,8 +182,10 @@ public struct MediaTracker: Sendable {
     }
 
     /// The bridge's flows as read back (connect or audit): media flows of no call here are adopted,
-    /// flows of calls here that are gone (expired unnoticed) are forgotten.
-    public mutating func synced(_ flows: [FlowStats]) {
+    /// flows of calls here that are gone (expired unnoticed) are forgotten: a call left with none ends.
+    @discardableResult
+    public mutating func synced(_ flows: [FlowStats]) -> Output {
+        var out = Output()
         var bySlot: [UInt16: Set<FlowKey>] = [:]
         var present = Set<FlowKey>()
         for s in flows where FlowCookie.kind(of: s.cookie) == .media {
@@ -202,15 +194,10 @@ public struct MediaTracker: Sendable {
             present.insert(key)
         }
         for key in placed.keys.sorted() where !present.contains(key) {
-            guard let p = placed.removeValue(forKey: key) else { continue }
-            if let port = p.port { perNIC[port, default: 0] -= 1 }
-            for owner in p.owners.sorted() {
-                guard var call = active[owner] else { continue }
-                call.flows[key] = nil
-                if call.flows.isEmpty { release(owner, slot: call.slot) } else { active[owner] = call }
-            }
+            for owner in forgetGone(key) { out.notes.append(.ended(callID: owner, reason: "flows gone from the bridge", flows: 0)) }
         }
         adopted = bySlot.filter { callOfSlot[$0.key] == nil && $0.key != 0 }
+        return out
     }
 
     /// About once a second: calls whose offer/answer never completed, or silent for too long.
@@ -327,6 +314,21 @@ public struct MediaTracker: Sendable {
         counters.callsEnded += 1
         release(callID, slot: call.slot)
         out.notes.append(.ended(callID: callID, reason: reason, flows: call.flows.count))
+    }
+
+    /// The flow `key` is no longer on the bridge (its idle timeout, or missing when read back): gone
+    /// for every call that shared it. Returns the calls it left with no flow, now ended (and counted).
+    private mutating func forgetGone(_ key: FlowKey) -> [String] {
+        guard let p = placed.removeValue(forKey: key) else { return [] }
+        if let port = p.port { perNIC[port, default: 0] -= 1 }
+        var ended: [String] = []
+        for owner in p.owners.sorted() {
+            guard var call = active[owner] else { continue }
+            call.flows[key] = nil
+            if call.flows.isEmpty { release(owner, slot: call.slot); ended.append(owner) } else { active[owner] = call }
+        }
+        counters.callsEnded += ended.count
+        return ended
     }
 
     private mutating func release(_ callID: String, slot: UInt16) {

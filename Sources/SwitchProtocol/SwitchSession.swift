@@ -103,6 +103,13 @@ public struct SwitchSession: Sendable {
     /// Set when the switch says another controller is master (a stale role request, or a flow_mod
     /// refused as from a slave): nothing is written until the role is asked for again.
     public private(set) var demoted = false
+    /// The xid of the last role request (master or slave) and of the query (NOCHANGE) sent after it
+    /// was refused as stale, and how often that happened on this connection (bounded).
+    private var roleXID: UInt32?
+    private var roleQueryXID: UInt32?
+    private var staleRoleRetries = 0
+    /// Stale role requests answered by asking again with a newer generation id, per connection.
+    static let maxStaleRoleRetries = 3
     /// Whether changes go out as atomic bundles (until the switch refuses one).
     public private(set) var bundles: Bool
     private var nextBundleID: UInt32 = 1
@@ -193,6 +200,13 @@ public struct SwitchSession: Sendable {
         messages.map { OutgoingMessage(xid: xid(), message: $0) }
     }
 
+    /// A role request; its xid is kept to recognise its refusal or reply.
+    private mutating func roleRequest(_ role: ControllerRole, generationID: UInt64) -> OutgoingMessage {
+        let m = OutgoingMessage(xid: xid(), message: .roleRequest(role: role, generationID: generationID))
+        roleXID = m.xid
+        return m
+    }
+
     // MARK: input
 
     /// Feeds one input; returns what the runtime must do, in order.
@@ -207,7 +221,8 @@ public struct SwitchSession: Sendable {
         case .roleChanged:
             guard datapathID != nil else { break }
             demoted = false
-            out.append(.send(outgoing([.roleRequest(role: context.role, generationID: context.generationID)])))
+            staleRoleRetries = 0
+            out.append(.send([roleRequest(context.role, generationID: context.generationID)]))
             reconcile(.planChanged, reload: nil, now: now, context: context, into: &out)
         case let .mediaFeed(candidate, opened, detail):
             mediaFeedResult(candidate, opened: opened, detail: detail, now: now, into: &out)
@@ -287,7 +302,9 @@ public struct SwitchSession: Sendable {
         case let (.awaitingFeatures(sync), .featuresReply(f)):
             featuresReceived(f, sync: sync, now: now, context: context, into: &out)
         case let (_, .error(type, code, _)):
-            switchError(type: type, code: code, xid: header.xid, into: &out)
+            switchError(type: type, code: code, xid: header.xid, context: context, into: &out)
+        case let (.syncing, .roleReply(role, generation)), let (.ready, .roleReply(role, generation)):
+            roleReply(role, generation: generation, xid: header.xid, now: now, context: context, into: &out)
         case let (.awaitingFeatures, .multipartReply(reply, flags)), let (.syncing, .multipartReply(reply, flags)), let (.ready, .multipartReply(reply, flags)):
             multipart(reply, flags: flags, xid: header.xid, now: now, context: context, into: &out)
         case (.ready, .barrierReply):
@@ -333,7 +350,7 @@ public struct SwitchSession: Sendable {
         }
         state = .syncing(datapathID: f.datapathID, sync)
         if context.role != .equal {
-            out.append(.send(outgoing([.roleRequest(role: context.role, generationID: context.generationID)])))
+            out.append(.send([roleRequest(context.role, generationID: context.generationID)]))
         }
         out.append(.log(LogLine(.trace, "features received", ["dpid": dpidText, "since_accept_ms": milliseconds(from: connectedAt, to: now)])))
         out.append(.claimDatapath(f.datapathID))
@@ -500,7 +517,7 @@ public struct SwitchSession: Sendable {
         }
         newerLayout = found
         // Per-call media flows are the tracker's: adopted or matched to its calls, never reconciled.
-        media.synced(flows)
+        mediaOutput(media.synced(flows), context: context, into: &out)
         for s in flows {
             let f = Flow(stats: s)
             guard FlowCookie.isOurs(s.cookie) else { foreignKeys.insert(f.key); continue }
@@ -639,9 +656,24 @@ public struct SwitchSession: Sendable {
         out.append(.send(requests))
     }
 
-    private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, into out: inout [SessionAction]) {
-        if type == ErrorType.roleRequestFailed.rawValue && code == RoleRequestFailedCode.stale.rawValue
-            || type == ErrorType.badRequest.rawValue && code == BadRequestCode.isSlave.rawValue {
+    private mutating func switchError(type: UInt16, code: UInt16, xid: UInt32, context: PlanningContext, into out: inout [SessionAction]) {
+        let stale = type == ErrorType.roleRequestFailed.rawValue && code == RoleRequestFailedCode.stale.rawValue
+        if stale, xid == roleXID, context.role == .master || context.role == .slave, staleRoleRetries < Self.maxStaleRoleRetries {
+            // Our role request is older than a generation id the switch has seen. A standby's slave
+            // request made after our master request does that too (both use wall-clock milliseconds),
+            // and would leave the bridge with no writer: ask the switch's generation id (NOCHANGE) and
+            // request the role again with a newer one. Bounded per connection; not written meanwhile.
+            staleRoleRetries += 1
+            demoted = true
+            let query = OutgoingMessage(xid: self.xid(), message: .roleRequest(role: .noChange, generationID: 0))
+            roleQueryXID = query.xid
+            out.append(.send([query]))
+            out.append(.log(LogLine(.info, "role request stale; asking again with a newer generation id", [
+                "dpid": dpidText, "bridge": bridgeName, "role": "\(context.role)", "attempt": String(staleRoleRetries),
+            ])))
+            return
+        }
+        if stale || type == ErrorType.badRequest.rawValue && code == BadRequestCode.isSlave.rawValue {
             // Another controller is master with a newer generation: stop writing until asked again.
             if !demoted {
                 demoted = true
@@ -728,6 +760,22 @@ public struct SwitchSession: Sendable {
             out.append(.log(LogLine(.info, "guest MAC learned", ["dpid": dpidText, "bridge": bridgeName, "port": name, "mac": mac.description])))
             scheduleReconcile(.macLearned(mac, port: name), into: &out)
         }
+    }
+
+    /// A ROLE_REPLY: to the query after a stale request, ask again with the switch's generation id + 1;
+    /// to that request, the role is ours again and what waited is written.
+    private mutating func roleReply(_ role: ControllerRole, generation: UInt64, xid: UInt32, now: UInt64, context: PlanningContext,
+                                    into out: inout [SessionAction]) {
+        if xid == roleQueryXID {
+            roleQueryXID = nil
+            guard context.role == .master || context.role == .slave else { return }
+            out.append(.send([roleRequest(context.role, generationID: generation &+ 1)]))
+            return
+        }
+        guard xid == roleXID, role == context.role, demoted, roleQueryXID == nil, staleRoleRetries > 0 else { return }
+        demoted = false
+        out.append(.log(LogLine(.info, "role granted", ["dpid": dpidText, "bridge": bridgeName, "role": "\(role)", "generation_id": String(generation)])))
+        if case .ready = state { reconcile(.planChanged, reload: nil, now: now, context: context, into: &out) }
     }
 
     /// Whether this session writes to its bridge now (not a standby, not demoted, no newer sipspan).

@@ -173,9 +173,14 @@ final class MediaTrackerTests: XCTestCase {
         XCTAssertFalse(o.flowMods.contains { $0.command == .delete || $0.command == .deleteStrict })
         _ = t.flowRemoved(FlowRemoved(cookie: old, priority: stats[0].priority, reason: 0, tableID: 0, match: stats[0].match))
         XCTAssertEqual(t.adoptedFlows, 2)
-        // A re-read that no longer shows this tracker's flows (they expired unnoticed) forgets the call.
-        t.synced([])
+        // A re-read that no longer shows this tracker's flows (they expired unnoticed) forgets the call,
+        // counted as ended (started - ended = active, in status and /metrics).
+        let endedBefore = t.counters.callsEnded
+        let gone = t.synced([])
+        XCTAssertEqual(gone.notes, [.ended(callID: "c1", reason: "flows gone from the bridge", flows: 0)])
         XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.counters.callsEnded, endedBefore + 1)
+        XCTAssertEqual(t.counters.callsStarted - t.counters.callsEnded, t.activeCalls)
         XCTAssertEqual(t.adoptedFlows, 0)
     }
 

@@ -66,6 +66,11 @@ func closeKinds(_ actions: [SessionAction]) -> [CloseReason.Kind] {
 }
 
 /// The flow_mods sent, whether alone or inside a bundle.
+/// The messages of the `.send` actions, in order.
+func sentMessages(_ actions: [SessionAction]) -> [OutgoingMessage] {
+    actions.flatMap { a -> [OutgoingMessage] in if case let .send(ms) = a { return ms }; return [] }
+}
+
 func flowMods(_ actions: [SessionAction]) -> [FlowMod] {
     actions.flatMap { a -> [FlowMod] in
         guard case let .send(ms) = a else { return [] }
@@ -102,6 +107,47 @@ final class SwitchSessionTests: XCTestCase {
         XCTAssertTrue(h.session.demoted)
         h.context.policy = PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([]))])
         XCTAssertTrue(flowMods(h.feed(.planChanged(reload: 2))).isEmpty, "not while another controller is master")
+    }
+
+    /// A primary's master request refused as stale because a standby's slave request carried a newer
+    /// wall-clock generation id (both started together): the primary asks the switch's generation id
+    /// and requests master again above it, instead of leaving the bridge with no writer. Bounded.
+    func testAStaleMasterRequestIsAskedAgainAboveTheSwitchsGenerationID() throws {
+        var h = Harness()
+        h.context.role = .master
+        h.context.generationID = 1000
+        _ = h.handshake()
+        let request = try XCTUnwrap(h.sent.last { $0.message == .roleRequest(role: .master, generationID: 1000) })
+        let stale = h.receive(.error(type: ErrorType.roleRequestFailed.rawValue, code: RoleRequestFailedCode.stale.rawValue, data: []), xid: request.xid)
+        XCTAssertTrue(h.session.demoted, "not written until the role is granted")
+        let query = try XCTUnwrap(sentMessages(stale).first { $0.message == .roleRequest(role: .noChange, generationID: 0) })
+        h.context.policy = PolicySet([MirrorSession(name: "p", file: "p.yaml", monitors: [.vm(900, nic: 1)], watch: .ports([]))])
+        XCTAssertTrue(flowMods(h.feed(.planChanged(reload: 2))).isEmpty, "nothing written while the role is asked for")
+        // The switch's generation id is the standby's (1020): master again at 1021.
+        let asked = h.receive(.roleReply(role: .equal, generationID: 1020), xid: query.xid)
+        let again = try XCTUnwrap(sentMessages(asked).first { $0.message == .roleRequest(role: .master, generationID: 1021) })
+        XCTAssertTrue(h.session.demoted)
+        let granted = h.receive(.roleReply(role: .master, generationID: 1021), xid: again.xid)
+        XCTAssertFalse(h.session.demoted)
+        XCTAssertFalse(flowMods(granted).isEmpty, "what waited is written once the role is granted")
+        // A later stale refusal of a request that is not the latest (another master since): demoted, no query.
+        let other = h.receive(.error(type: ErrorType.roleRequestFailed.rawValue, code: RoleRequestFailedCode.stale.rawValue, data: []), xid: request.xid)
+        XCTAssertTrue(h.session.demoted)
+        XCTAssertFalse(sentMessages(other).contains { $0.message == .roleRequest(role: .noChange, generationID: 0) })
+        // At most three retries per connection: a switch that keeps refusing is not asked forever.
+        var b = Harness()
+        b.context.role = .master
+        _ = b.handshake()
+        var queries = 0
+        for _ in 0..<6 {
+            guard let r = b.sent.last(where: { if case .roleRequest(.master, _) = $0.message { return true }; return false }) else { break }
+            let o = b.receive(.error(type: ErrorType.roleRequestFailed.rawValue, code: RoleRequestFailedCode.stale.rawValue, data: []), xid: r.xid)
+            guard let q = sentMessages(o).first(where: { $0.message == .roleRequest(role: .noChange, generationID: 0) }) else { break }
+            queries += 1
+            _ = b.receive(.roleReply(role: .equal, generationID: UInt64(5000 + queries)), xid: q.xid)
+        }
+        XCTAssertEqual(queries, SwitchSession.maxStaleRoleRetries)
+        XCTAssertTrue(b.session.demoted)
     }
 
     /// A change is one atomic bundle: open, the flow_mods, commit (atomic), then the barrier that confirms it.
