@@ -65,20 +65,17 @@ func closeKinds(_ actions: [SessionAction]) -> [CloseReason.Kind] {
     actions.compactMap { if case let .close(r) = $0 { return r.kind }; return nil }
 }
 
-/// The flow_mods sent, whether alone or inside a bundle.
 /// The messages of the `.send` actions, in order.
 func sentMessages(_ actions: [SessionAction]) -> [OutgoingMessage] {
     actions.flatMap { a -> [OutgoingMessage] in if case let .send(ms) = a { return ms }; return [] }
 }
 
+/// The flow_mods sent, whether alone or inside a bundle.
 func flowMods(_ actions: [SessionAction]) -> [FlowMod] {
-    actions.flatMap { a -> [FlowMod] in
-        guard case let .send(ms) = a else { return [] }
-        return ms.compactMap {
-            switch $0.message {
-            case let .flowMod(f), let .bundleAdd(_, _, f): return f
-            default: return nil
-            }
+    sentMessages(actions).compactMap {
+        switch $0.message {
+        case let .flowMod(f), let .bundleAdd(_, _, f): return f
+        default: return nil
         }
     }
 }
