@@ -21,6 +21,10 @@ final class Connection: @unchecked Sendable {
     private var output: [UInt8] = []
     private var outputStart = 0
     private(set) var isClosed = false
+    /// How long the output of a batch of frames may wait for more before it is written (0: at once).
+    /// One write carries more FLOW_MODs then, and each pass of ovs-vswitchd's main loop costs per write.
+    var writeHold: DispatchTimeInterval = .never
+    private var holdScheduled = false
     /// Shared by all connections: they all run on one serial queue.
     nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readChunk, alignment: 8)
 
@@ -74,7 +78,19 @@ final class Connection: @unchecked Sendable {
         handlingFrames = true
         body()
         handlingFrames = false
-        if pendingOutput > 0 && !writeSourceActive { flush() }
+        if pendingOutput > 0 && !writeSourceActive { flushAfterHold() }
+    }
+
+    /// Writes now, or once `writeHold` has passed (what more batches queue meanwhile goes with it).
+    private func flushAfterHold() {
+        guard writeHold != .never else { return flush() }
+        guard !holdScheduled else { return }
+        holdScheduled = true
+        queue.asyncAfter(deadline: .now() + writeHold) { [weak self] in
+            guard let self else { return }
+            self.holdScheduled = false
+            if self.pendingOutput > 0 && !self.writeSourceActive { self.flush() }
+        }
     }
 
     var pendingOutput: Int { output.count - outputStart }
@@ -140,14 +156,13 @@ final class Connection: @unchecked Sendable {
                     }
                 }
             case .wouldBlock:
-                if pendingOutput > 0 { flush() }
+                if pendingOutput > 0 && !holdScheduled { flush() }
                 return
             case .closed:
                 close(CloseReason(.peerClosed, "peer closed the connection")); return
             case let .failed(why):
                 close(CloseReason(.ioError, "read failed: \(why)")); return
             }
-            if pendingOutput > 0 && !writeSourceActive { flush() }
             if !transport.hasBufferedInput { return }
         }
         scheduleReadIfBuffered()

@@ -38,6 +38,9 @@ public final class SipspanController: @unchecked Sendable {
     private var feeds: [ConnectionID: MediaFeedSocket] = [:]
     private var timer: DispatchSourceTimer?
 
+    /// How long a connection's output may wait for more to join its write (serve --write-hold-us).
+    public var writeHoldMicroseconds = 0
+
     public init(core: ControllerCore, logger: Logger) {
         var core = core
         core.logFlowChanges = logger.logLevel <= .debug
@@ -99,6 +102,7 @@ public final class SipspanController: @unchecked Sendable {
         run(actions)
         guard let id = admitted else { return transport.close() }
         let connection = Connection(transport: transport, peer: peer.description, queue: queue)
+        if writeHoldMicroseconds > 0 { connection.writeHold = .microseconds(writeHoldMicroseconds) }
         connections[id] = connection
         var certificateReported = false
         connection.onFrame = { [unowned self, unowned connection] frame in

@@ -75,6 +75,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Per-call media flows allowed per watched NIC; past it its new calls get SIP copies only.")
     var mediaFlowsPerNic: Int = 4_000
 
+    @Option(name: .long, help: "Microseconds a bridge's output may wait for more to join its write (0 = at once, up to 5000). Under media load fewer, fuller writes cost ovs-vswitchd fewer passes of its main loop; media copies then start up to this much later.")
+    var writeHoldUs: Int = 0
+
     @OptionGroup var pveOption: PVEOption
 
     @Option(name: .long, help: "A file of 'DPID COMMON_NAME' lines: each datapath id is served only over TLS to a switch whose certificate has that common name.")
@@ -102,6 +105,7 @@ struct Serve: ParsableCommand {
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard (1...65535).contains(mediaIdleTimeout) else { throw ValidationError("--media-idle-timeout must be in 1..65535 seconds") }
+        guard (0...5_000).contains(writeHoldUs) else { throw ValidationError("--write-hold-us must be in 0..5000") }
         guard mediaFlowsPerBridge >= 0, mediaFlowsPerNic >= 0 else { throw ValidationError("media flow budgets cannot be negative") }
     }
 
@@ -170,6 +174,7 @@ struct Serve: ParsableCommand {
             policy.contains { ($0 as NSString).standardizingPath.hasPrefix((root as NSString).standardizingPath + "/") } ? root : nil
         }
         let controller = SipspanController(core: core, logger: logger)
+        controller.writeHoldMicroseconds = writeHoldUs
         do {
             let tls = tlsKey.flatMap { key in tlsCert.flatMap { cert in tlsCa.map { TLSConfiguration(privateKeyPath: key, certificatePath: cert, caCertificatePath: $0) } } }
             try controller.start(listen: addresses, tls: tls)

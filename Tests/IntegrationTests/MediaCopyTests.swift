@@ -12,11 +12,11 @@ final class MediaCopyTests: XCTestCase {
 
     private let (v, f, i1, iF) = (Hosts.vm101, Hosts.far, Hosts.ip101, Hosts.ipFar)
 
-    private func node(media: String) throws -> SipspanProcess {
+    private func node(media: String, extraArgs: [String] = []) throws -> SipspanProcess {
         try lab.ovs.addBridge("vmbr0", dpid: 0x20, ports: [("tap101i0", 1, nil), ("tap104i0", 2, nil), ("tap900i1", 3, 4094), ("bond0", 4, nil)],
                               pcapPorts: ["tap900i1", "bond0"])
         try lab.writePolicy("p.yaml", "monitor: [{vm: 900, nic: 1}]\nwatch: [{vm: 101}]\nmedia: \(media)\n")
-        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"], extraArgs: ["--media-idle-timeout", "3"])
+        let s = try lab.startSipspanControlling(containing: ["in_port=1,tp_dst=5060"], extraArgs: ["--media-idle-timeout", "3"] + extraArgs)
         try lab.ovs.receive("tap101i0", Frames.arp(src: v, from: i1, to: iF, inPort: 1))
         try lab.ovs.receive("tap104i0", Frames.arp(src: Hosts.vm104, from: Hosts.ip104, to: iF, inPort: 2))
         try lab.ovs.receive("bond0", Frames.arp(src: f, from: iF, to: i1, inPort: 4))
@@ -95,6 +95,21 @@ final class MediaCopyTests: XCTestCase {
         let after = try XCTUnwrap(try s.status().bridges.first?.media)
         XCTAssertEqual(after.activeCalls, 0)
         XCTAssertEqual(after.counters.callsEnded, 1)
+    }
+
+    /// `serve --write-hold-us` (output waits up to 5 ms to fill a write): the handshake, the plan and
+    /// a call's media flows still go out (held output is written when the hold ends, not only when
+    /// more comes), and the BYE still deletes them.
+    func testWithAWriteHoldACallsMediaFlowsStillComeAndGo() throws {
+        let s = try node(media: "rtcp", extraArgs: ["--write-hold-us", "5000"])
+        try call("call-hold@test", guestRTP: 40000, farRTP: 50000)
+        try waitUntil("the held FLOW_MODs reach the bridge") { try self.mediaFlows().count == 4 }
+        try media(guestRTP: 40000, farRTP: 50000)
+        let sip = ["udp \(i1):5060>\(iF):5060", "udp \(i1):5060>\(iF):5060", "udp \(iF):5060>\(i1):5060"]
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (sip + ["udp \(i1):40001>\(iF):50001", "udp \(iF):50001>\(i1):40001"]).sorted())
+        try bye("call-hold@test")
+        try waitUntil("the held delete reaches the bridge") { try self.mediaFlows().isEmpty }
+        XCTAssertEqual(try XCTUnwrap(try s.status().bridges.first?.media).counters.callsEnded, 1)
     }
 
     /// What OVS does with each frame, by ofproto/trace: a media NIC's SIP is forwarded and copied by
