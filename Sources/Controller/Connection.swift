@@ -21,9 +21,9 @@ final class Connection: @unchecked Sendable {
     private var output: [UInt8] = []
     private var outputStart = 0
     private(set) var isClosed = false
-    /// How long the output of a batch of frames may wait for more before it is written (0: at once).
+    /// How long the output of a batch of frames may wait for more before it is written (nil: at once).
     /// One write carries more FLOW_MODs then, and each pass of ovs-vswitchd's main loop costs per write.
-    var writeHold: DispatchTimeInterval = .never
+    var writeHold: DispatchTimeInterval?
     private var holdScheduled = false
     /// Shared by all connections: they all run on one serial queue.
     nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readChunk, alignment: 8)
@@ -83,10 +83,10 @@ final class Connection: @unchecked Sendable {
 
     /// Writes now, or once `writeHold` has passed (what more batches queue meanwhile goes with it).
     private func flushAfterHold() {
-        guard writeHold != .never else { return flush() }
+        guard let hold = writeHold else { return flush() }
         guard !holdScheduled else { return }
         holdScheduled = true
-        queue.asyncAfter(deadline: .now() + writeHold) { [weak self] in
+        queue.asyncAfter(deadline: .now() + hold) { [weak self] in
             guard let self else { return }
             self.holdScheduled = false
             if self.pendingOutput > 0 && !self.writeSourceActive { self.flush() }

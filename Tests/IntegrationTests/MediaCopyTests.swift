@@ -54,6 +54,10 @@ final class MediaCopyTests: XCTestCase {
         try send("bond0", src: f, dst: guest.mac, from: iF, to: guest.ip, sport: farRTP + 1, dport: guestRTP + 1, RawFrames.rtcp(ssrc: 0xfa))
     }
 
+    /// The monitor's view of `call`'s SIP (INVITE, 200, ACK) and of `media(guestRTP: 40000, farRTP: 50000)`'s RTCP.
+    private var callSetupSIP: [String] { ["udp \(i1):5060>\(iF):5060", "udp \(i1):5060>\(iF):5060", "udp \(iF):5060>\(i1):5060"] }
+    private var callRTCP: [String] { ["udp \(i1):40001>\(iF):50001", "udp \(iF):50001>\(i1):40001"] }
+
     private func mediaFlows() throws -> [String] {
         try lab.ovs.flows("vmbr0").filter { $0.range(of: #"cookie=0x51959a40[0-9a-f]{4}0006"#, options: .regularExpression) != nil }
     }
@@ -72,8 +76,7 @@ final class MediaCopyTests: XCTestCase {
         try media(guestRTP: 40000, farRTP: 50000)
         try media(guestRTP: 42000, farRTP: 52000, guest: ("tap104i0", Hosts.vm104, Hosts.ip104))
 
-        let sip = ["udp \(i1):5060>\(iF):5060", "udp \(i1):5060>\(iF):5060", "udp \(iF):5060>\(i1):5060"]
-        let rtcp = ["udp \(i1):40001>\(iF):50001", "udp \(iF):50001>\(i1):40001"]
+        let (sip, rtcp) = (callSetupSIP, callRTCP)
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (sip + rtcp).sorted(), "the watched call's SIP and RTCP, once each; no RTP, nothing of VM 104")
         let st = try XCTUnwrap(try s.status().bridges.first?.media)
         XCTAssertEqual(st.activeCalls, 1)
@@ -105,8 +108,7 @@ final class MediaCopyTests: XCTestCase {
         try call("call-hold@test", guestRTP: 40000, farRTP: 50000)
         try waitUntil("the held FLOW_MODs reach the bridge") { try self.mediaFlows().count == 4 }
         try media(guestRTP: 40000, farRTP: 50000)
-        let sip = ["udp \(i1):5060>\(iF):5060", "udp \(i1):5060>\(iF):5060", "udp \(iF):5060>\(i1):5060"]
-        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (sip + ["udp \(i1):40001>\(iF):50001", "udp \(iF):50001>\(i1):40001"]).sorted())
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (callSetupSIP + callRTCP).sorted())
         try bye("call-hold@test")
         try waitUntil("the held delete reaches the bridge") { try self.mediaFlows().isEmpty }
         XCTAssertEqual(try XCTUnwrap(try s.status().bridges.first?.media).counters.callsEnded, 1)
