@@ -14,10 +14,18 @@ public struct MediaLimits: Hashable, Sendable {
     /// frames are counted and not parsed.
     public var packetInsPerSecond: Int
     public var calls: CallTable.Limits
+    /// How long a response to an INVITE of an unknown call is held for its INVITE, nanoseconds: the
+    /// kernel datapath may deliver the two PACKET_INs in the reverse order (`EarlyResponses`).
+    public var earlyResponseHold: UInt64
+    /// Responses held so at once, and their bytes (SDP included); the oldest go first.
+    public var earlyResponses: Int
+    public var earlyResponseBytes: Int
 
     public init(flowsPerBridge: Int = 20_000, flowsPerNIC: Int = 4_000, idleTimeout: UInt16 = 60, packetInsPerSecond: Int = 50_000,
-                calls: CallTable.Limits = CallTable.Limits()) {
+                calls: CallTable.Limits = CallTable.Limits(), earlyResponseHold: UInt64 = 2 * CallTable.Limits.second,
+                earlyResponses: Int = 1024, earlyResponseBytes: Int = 4 << 20) {
         self.flowsPerBridge = flowsPerBridge; self.flowsPerNIC = flowsPerNIC; self.idleTimeout = idleTimeout
         self.packetInsPerSecond = packetInsPerSecond; self.calls = calls
+        self.earlyResponseHold = earlyResponseHold; self.earlyResponses = earlyResponses; self.earlyResponseBytes = earlyResponseBytes
     }
 }

@@ -57,6 +57,7 @@ public struct MediaTracker: Sendable {
     public let limits: MediaLimits
     let layout: UInt8
     private var table: CallTable
+    private var early: EarlyResponses
     private var nics: [UInt32: MediaNIC] = [:]
     /// The NIC of each guest MAC, keyed by the address's 48 bits (no array per frame to look one up).
     private var nicOfMAC: [UInt64: UInt32] = [:]
@@ -76,6 +77,7 @@ public struct MediaTracker: Sendable {
     public init(limits: MediaLimits = MediaLimits(), layout: UInt8 = FlowCookie.currentLayout) {
         self.limits = limits; self.layout = layout
         table = CallTable(limits: limits.calls)
+        early = EarlyResponses(capacity: limits.earlyResponses, maxBytes: limits.earlyResponseBytes, hold: limits.earlyResponseHold)
         let rate = Double(limits.packetInsPerSecond)
         packetInBudget = TokenBucket(perSecond: rate, burst: rate, now: 0)
     }
@@ -84,6 +86,8 @@ public struct MediaTracker: Sendable {
     public var activeCalls: Int { active.count }
     /// Calls followed (offer/answer pending or complete).
     public var trackedCalls: Int { table.count }
+    /// Responses to an INVITE held for their INVITE (`EarlyResponses`).
+    public var heldResponses: Int { early.count }
     /// Media flows of this tracker's calls.
     public var activeFlows: Int { placed.count }
     /// Media flows found on the bridge that belong to no call of this tracker.
@@ -146,14 +150,29 @@ public struct MediaTracker: Sendable {
         // with one, the port says who sent it and a source MAC proves nothing.
         if inPort == nil, frame.count >= 12, let port = nicOfMAC[MediaTracker.key(frame[6..<12])] { see(port) }
         guard !seen.isEmpty else { return out }
+        let id = message.callID
         let failures = table.sdpFailures, refused = table.refused
-        let changes = table.handle(message, now: now)
-        counters.sdpFailures += table.sdpFailures - failures
+        let known = table.contains(callID: id)
+        var changes = table.handle(message, now: now)
         if table.refused > refused {
             counters.refusedTable += table.refused - refused
             out.notes.append(.tableFull)
         }
-        if table.contains(callID: message.callID) { callNICs[message.callID, default: []].formUnion(seen) }
+        if table.contains(callID: id) {
+            callNICs[id, default: []].formUnion(seen)
+            // The INVITE that started this call: the responses to it that came first, in their order.
+            if !known, early.holds(callID: id) {
+                for e in early.take(callID: id, now: now) {
+                    counters.responsesBeforeInvite += 1
+                    changes += table.handle(e.message, now: now)
+                    guard table.contains(callID: id) else { break }
+                    callNICs[id, default: []].formUnion(e.ports)
+                }
+            }
+        } else if !known, case let .response(status) = message.start, status > 100, message.cseq.method == "INVITE" {
+            early.hold(message, ports: seen, now: now)
+        }
+        counters.sdpFailures += table.sdpFailures - failures
         apply(changes, into: &out)
         return out
     }
@@ -203,6 +222,7 @@ public struct MediaTracker: Sendable {
     /// About once a second: calls whose offer/answer never completed, or silent for too long.
     public mutating func tick(now: UInt64) -> Output {
         var out = Output()
+        early.prune(now: now)
         apply(table.expire(now: now), into: &out)
         return out
     }

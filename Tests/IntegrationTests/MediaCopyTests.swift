@@ -100,6 +100,31 @@ final class MediaCopyTests: XCTestCase {
         XCTAssertEqual(after.counters.callsEnded, 1)
     }
 
+    /// On the kernel datapath the INVITE's and its 200 OK's PACKET_INs come from the upcall handler
+    /// threads of the CPUs that received them and may reach sipspan in the reverse order. Here the
+    /// frames themselves cross the bridge in that order (200 OK, then INVITE, then ACK): the answer is
+    /// held, applied when the INVITE comes, and the call's RTCP is copied as in order.
+    func testAnAnswerThatReachesSipspanBeforeItsInviteStillStartsTheCopies() throws {
+        let s = try node(media: "rtcp")
+        let id = "early-answer@test"
+        try send("bond0", src: f, dst: v, from: iF, to: i1, sport: 5060, dport: 5060,
+                 RawFrames.sip("SIP/2.0 200 OK", callID: id, cseq: "1 INVITE", to: "<sip:b@example.net>;tag=b1", sdp: RawFrames.sdp(iF, 50000)))
+        try waitUntil("the answer is held") { try s.status().bridges.first?.media?.counters.packetIns == 1 }
+        XCTAssertEqual(try mediaFlows(), [], "no call yet")
+        try send("tap101i0", src: v, dst: f, from: i1, to: iF, sport: 5060, dport: 5060,
+                 RawFrames.sip("INVITE sip:b@example.net SIP/2.0", callID: id, cseq: "1 INVITE", sdp: RawFrames.sdp(i1, 40000)))
+        try send("tap101i0", src: v, dst: f, from: i1, to: iF, sport: 5060, dport: 5060,
+                 RawFrames.sip("ACK sip:b@example.net SIP/2.0", callID: id, cseq: "1 ACK", to: "<sip:b@example.net>;tag=b1"))
+        try waitUntil("the call has its media flows") { try self.mediaFlows().count == 4 }
+        try media(guestRTP: 40000, farRTP: 50000)
+        XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (callSetupSIP + callRTCP).sorted(), "the call's SIP and RTCP, once each")
+        let st = try XCTUnwrap(try s.status().bridges.first?.media)
+        XCTAssertEqual(st.counters.responsesBeforeInvite, 1)
+        XCTAssertEqual(st.counters.callsStarted, 1)
+        try bye(id)
+        try waitUntil("the BYE deletes them") { try self.mediaFlows().isEmpty }
+    }
+
     /// `serve --write-hold-us` (output waits up to 5 ms to fill a write): the handshake, the plan and
     /// a call's media flows still go out (held output is written when the hold ends, not only when
     /// more comes), and the BYE still deletes them.

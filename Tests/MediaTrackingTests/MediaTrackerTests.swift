@@ -299,4 +299,89 @@ final class MediaTrackerTests: XCTestCase {
         _ = t.packetIn(frame: [0], inPort: 1, now: second)
         XCTAssertEqual(t.counters.packetInsLimited, 15, "a second later the bucket is full again")
     }
+
+    // MARK: PACKET_INs out of order
+
+    var invite: (String, Int) -> [UInt8] {
+        { callID, port in self.frame(from: (self.guestMAC, self.guestIP), to: (self.farMAC, self.farIP),
+                                     self.sip("INVITE sip:b@x SIP/2.0", callID, "1 INVITE", sdp: ("10.9.0.101", port))) }
+    }
+    func answer(_ callID: String, _ port: Int, status: String = "200 OK") -> [UInt8] {
+        frame(from: (farMAC, farIP), to: (guestMAC, guestIP), sip("SIP/2.0 \(status)", callID, "1 INVITE", toTag: "b1", sdp: status.hasPrefix("1") || status.hasPrefix("2") ? ("10.9.0.250", port) : nil))
+    }
+
+    /// On the kernel datapath the 200 OK's PACKET_IN may come before its INVITE's (their upcalls go to
+    /// the handler threads of different CPUs): the answer is held and applied when the INVITE comes.
+    func testAnAnswerBeforeItsInviteIsHeldAndAppliedWhenTheInviteComes() {
+        var t = tracker()
+        let early = t.packetIn(frame: answer("r1", 50000), inPort: uplink, now: 0)
+        XCTAssertEqual(early.flowMods, [], "no call yet: nothing to copy")
+        XCTAssertEqual(t.heldResponses, 1)
+        let o = t.packetIn(frame: invite("r1", 40000), inPort: 1, now: 3_000_000)
+        XCTAssertEqual(Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001], "both sides' RTCP, as in order")
+        XCTAssertEqual(o.notes, [.started(callID: "r1", flows: 4, nics: ["tap101i0"])])
+        XCTAssertEqual(t.heldResponses, 0)
+        XCTAssertEqual(t.counters.responsesBeforeInvite, 1)
+        // The call goes on as any other: its BYE deletes its flows.
+        let bye = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("BYE sip:b@x SIP/2.0", "r1", "2 BYE", toTag: "b1")), inPort: 1, now: second)
+        XCTAssertEqual(bye.flowMods.map(\.command), [.delete])
+        XCTAssertEqual(t.activeCalls, 0)
+    }
+
+    /// A ringing fork and a rejection that overtook their INVITE are replayed in their order: the
+    /// call ends as it would have, with no flows.
+    func testARejectionBeforeItsInviteEndsTheCallWithNoFlows() {
+        var t = tracker()
+        _ = t.packetIn(frame: answer("r2", 50000, status: "183 Session Progress"), inPort: uplink, now: 0)
+        _ = t.packetIn(frame: answer("r2", 0, status: "486 Busy Here"), inPort: uplink, now: 1)
+        XCTAssertEqual(t.heldResponses, 2)
+        let o = t.packetIn(frame: invite("r2", 40000), inPort: 1, now: 2)
+        // The 183's early media starts copies; the 486 ends them in the same output.
+        XCTAssertEqual(o.notes.map { if case .started = $0 { "started" } else if case .ended = $0 { "ended" } else { "other" } }, ["started", "ended"])
+        XCTAssertEqual(t.activeCalls, 0)
+        XCTAssertEqual(t.trackedCalls, 0)
+        XCTAssertEqual(t.counters.responsesBeforeInvite, 2)
+    }
+
+    /// Held answers are bounded: they expire after the hold, the oldest go beyond the count, and a
+    /// later INVITE then finds nothing (it waits for its answer as usual).
+    func testHeldAnswersExpireAndAreBounded() {
+        var t = tracker(MediaLimits(earlyResponseHold: second, earlyResponses: 3))
+        _ = t.packetIn(frame: answer("old", 50000), inPort: uplink, now: 0)
+        _ = t.tick(now: second)
+        XCTAssertEqual(t.heldResponses, 0, "expired after the hold")
+        XCTAssertEqual(t.packetIn(frame: invite("old", 40000), inPort: 1, now: second + 1).flowMods, [])
+        for i in 0..<10 { _ = t.packetIn(frame: answer("flood\(i)", 50000 + 2 * i), inPort: uplink, now: 2 * second) }
+        XCTAssertEqual(t.heldResponses, 3, "a flood of answers keeps the newest 3")
+        XCTAssertEqual(t.packetIn(frame: invite("flood0", 40000), inPort: 1, now: 2 * second).flowMods, [], "the oldest went")
+        XCTAssertEqual(t.packetIn(frame: invite("flood9", 40002), inPort: 1, now: 2 * second).flowMods.count, 4, "the newest was kept")
+        // Answers of calls already followed are never held; nor are requests or 100 Trying.
+        _ = t.packetIn(frame: answer("flood9", 50018), inPort: uplink, now: 2 * second)
+        _ = t.packetIn(frame: answer("other", 0, status: "100 Trying"), inPort: uplink, now: 2 * second)
+        XCTAssertEqual(t.heldResponses, 2)
+    }
+
+    /// A random mix of calls whose INVITE and answer come in either order gets the same flows as the
+    /// same calls in order.
+    func testCallsInEitherOrderGetTheSameFlows() {
+        let seed = UInt64(20_261_208)
+        print("testCallsInEitherOrderGetTheSameFlows seed \(seed)")
+        var rng = SeededGenerator(seed: seed)
+        var inOrder = tracker(), mixed = tracker()
+        var a: [FlowMod] = [], b: [FlowMod] = []
+        for i in 0..<200 {
+            let id = "m\(i)", inv = invite(id, 40000 + 2 * i), ok = answer(id, 50000 + 2 * i)
+            let now = UInt64(i) * 1_000_000
+            a += inOrder.packetIn(frame: inv, inPort: 1, now: now).flowMods + inOrder.packetIn(frame: ok, inPort: uplink, now: now).flowMods
+            if rng.next() % 2 == 0 {
+                b += mixed.packetIn(frame: ok, inPort: uplink, now: now).flowMods + mixed.packetIn(frame: inv, inPort: 1, now: now).flowMods
+            } else {
+                b += mixed.packetIn(frame: inv, inPort: 1, now: now).flowMods + mixed.packetIn(frame: ok, inPort: uplink, now: now).flowMods
+            }
+        }
+        XCTAssertEqual(a.count, 800)
+        XCTAssertEqual(b.count, a.count)
+        XCTAssertTrue(a == b, "the same FLOW_MODs, in the same order")
+        XCTAssertEqual(mixed.heldResponses, 0)
+    }
 }
