@@ -41,7 +41,7 @@ enum BridgeMetrics {
         mediaFamily("sipspan_media_feed_frames_total", "counter", "SIP frames read from the media feed port (instead of PACKET_IN).") { $0.counters.fedFrames }
         mediaFamily("sipspan_media_feed_active", "gauge", "1 when the bridge's media NICs' SIP is read from a media feed port, 0 for PACKET_IN.") { $0.feed == nil ? 0 : 1 }
         mediaFamily("sipspan_media_packet_ins_limited_total", "counter", "SIP frames (PACKET_IN or feed) dropped by the rate limit.") { $0.counters.packetInsLimited }
-        mediaFamily("sipspan_media_responses_before_invite_total", "counter", "Responses to an INVITE that reached sipspan before the INVITE (PACKET_INs reordered by the kernel datapath's upcall threads), held and applied after it.") { $0.counters.responsesBeforeInvite }
+        mediaFamily("sipspan_media_reordered_messages_total", "counter", "SIP messages that reached sipspan before one they follow (a 200 OK before its INVITE: PACKET_INs reordered by the kernel datapath's upcall threads), held and applied after it.") { $0.counters.reorderedMessages }
         mediaFamily("sipspan_media_sdp_failures_total", "counter", "SDP bodies that did not parse (the call kept what it had).") { $0.counters.sdpFailures }
         family("sipspan_warnings", "gauge", "Warnings about the policy against the cluster (see sipspan status).",
                [([], status.warnings.count)])

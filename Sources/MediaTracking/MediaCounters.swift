@@ -10,9 +10,9 @@ public struct MediaCounters: Hashable, Sendable, Codable {
     public var notSIP = 0
     /// SDP bodies that did not parse (the call kept what it had).
     public var sdpFailures = 0
-    /// Responses to an INVITE that came before the INVITE (PACKET_INs reordered by the kernel
-    /// datapath's upcall threads), held and applied once it came.
-    public var responsesBeforeInvite = 0
+    /// SIP messages that came before one they follow (a 200 OK before its INVITE: PACKET_INs
+    /// reordered by the kernel datapath's upcall threads), held and applied once it came.
+    public var reorderedMessages = 0
     /// Calls whose media copies started / ended.
     public var callsStarted = 0
     public var callsEnded = 0

@@ -14,18 +14,18 @@ public struct MediaLimits: Hashable, Sendable {
     /// frames are counted and not parsed.
     public var packetInsPerSecond: Int
     public var calls: CallTable.Limits
-    /// How long a response to an INVITE of an unknown call is held for its INVITE, nanoseconds: the
-    /// kernel datapath may deliver the two PACKET_INs in the reverse order (`EarlyResponses`).
-    public var earlyResponseHold: UInt64
-    /// Responses held so at once, and their bytes (SDP included); the oldest go first.
-    public var earlyResponses: Int
-    public var earlyResponseBytes: Int
+    /// How long a SIP message that came before one it follows (a 200 OK before its INVITE) is held
+    /// for it, nanoseconds: the kernel datapath may deliver PACKET_INs out of order (`EarlyMessages`).
+    public var earlyMessageHold: UInt64
+    /// Messages held so at once, and their bytes (SDP included); the oldest go first.
+    public var earlyMessages: Int
+    public var earlyMessageBytes: Int
 
     public init(flowsPerBridge: Int = 20_000, flowsPerNIC: Int = 4_000, idleTimeout: UInt16 = 60, packetInsPerSecond: Int = 50_000,
-                calls: CallTable.Limits = CallTable.Limits(), earlyResponseHold: UInt64 = 2 * CallTable.Limits.second,
-                earlyResponses: Int = 1024, earlyResponseBytes: Int = 4 << 20) {
+                calls: CallTable.Limits = CallTable.Limits(), earlyMessageHold: UInt64 = 2 * CallTable.Limits.second,
+                earlyMessages: Int = 1024, earlyMessageBytes: Int = 4 << 20) {
         self.flowsPerBridge = flowsPerBridge; self.flowsPerNIC = flowsPerNIC; self.idleTimeout = idleTimeout
         self.packetInsPerSecond = packetInsPerSecond; self.calls = calls
-        self.earlyResponseHold = earlyResponseHold; self.earlyResponses = earlyResponses; self.earlyResponseBytes = earlyResponseBytes
+        self.earlyMessageHold = earlyMessageHold; self.earlyMessages = earlyMessages; self.earlyMessageBytes = earlyMessageBytes
     }
 }

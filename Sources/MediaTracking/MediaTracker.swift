@@ -57,7 +57,7 @@ public struct MediaTracker: Sendable {
     public let limits: MediaLimits
     let layout: UInt8
     private var table: CallTable
-    private var early: EarlyResponses
+    private var early: EarlyMessages
     private var nics: [UInt32: MediaNIC] = [:]
     /// The NIC of each guest MAC, keyed by the address's 48 bits (no array per frame to look one up).
     private var nicOfMAC: [UInt64: UInt32] = [:]
@@ -77,7 +77,7 @@ public struct MediaTracker: Sendable {
     public init(limits: MediaLimits = MediaLimits(), layout: UInt8 = FlowCookie.currentLayout) {
         self.limits = limits; self.layout = layout
         table = CallTable(limits: limits.calls)
-        early = EarlyResponses(capacity: limits.earlyResponses, maxBytes: limits.earlyResponseBytes, hold: limits.earlyResponseHold)
+        early = EarlyMessages(capacity: limits.earlyMessages, maxBytes: limits.earlyMessageBytes, hold: limits.earlyMessageHold)
         let rate = Double(limits.packetInsPerSecond)
         packetInBudget = TokenBucket(perSecond: rate, burst: rate, now: 0)
     }
@@ -86,8 +86,8 @@ public struct MediaTracker: Sendable {
     public var activeCalls: Int { active.count }
     /// Calls followed (offer/answer pending or complete).
     public var trackedCalls: Int { table.count }
-    /// Responses to an INVITE held for their INVITE (`EarlyResponses`).
-    public var heldResponses: Int { early.count }
+    /// SIP messages held for one they follow (`EarlyMessages`).
+    public var heldMessages: Int { early.count }
     /// Media flows of this tracker's calls.
     public var activeFlows: Int { placed.count }
     /// Media flows found on the bridge that belong to no call of this tracker.
@@ -152,7 +152,7 @@ public struct MediaTracker: Sendable {
         guard !seen.isEmpty else { return out }
         let id = message.callID
         let failures = table.sdpFailures, refused = table.refused
-        let known = table.contains(callID: id)
+        let isEarly = cameEarly(message)
         var changes = table.handle(message, now: now)
         if table.refused > refused {
             counters.refusedTable += table.refused - refused
@@ -160,21 +160,40 @@ public struct MediaTracker: Sendable {
         }
         if table.contains(callID: id) {
             callNICs[id, default: []].formUnion(seen)
-            // The INVITE that started this call: the responses to it that came first, in their order.
-            if !known, early.holds(callID: id) {
-                for e in early.take(callID: id, now: now) {
-                    counters.responsesBeforeInvite += 1
-                    changes += table.handle(e.message, now: now)
-                    guard table.contains(callID: id) else { break }
-                    callNICs[id, default: []].formUnion(e.ports)
-                }
-            }
-        } else if !known, case let .response(status) = message.start, status > 100, message.cseq.method == "INVITE" {
-            early.hold(message, ports: seen, now: now)
+            // What came before this message and can be placed now, in its order (`EarlyMessages`).
+            if early.holds(callID: id) { changes += replayEarly(id, now: now) }
         }
+        if isEarly { early.hold(message, ports: seen, now: now) }
         counters.sdpFailures += table.sdpFailures - failures
         apply(changes, into: &out)
         return out
+    }
+
+    /// Whether the call table cannot place `m` yet because a message before it has not come: a
+    /// response to the INVITE of a call not yet known, or an ACK or PRACK with SDP (the answer to a
+    /// response's offer) in a dialog not yet known. On the kernel datapath the PACKET_INs of messages
+    /// that crossed the bridge on different CPUs may come in either order.
+    private func cameEarly(_ m: SIPMessage) -> Bool {
+        switch m.start {
+        case let .response(status):
+            return status > 100 && m.cseq.method == "INVITE" && !table.contains(callID: m.callID)
+        case let .request(method):
+            return (method == "ACK" || method == "PRACK") && m.toTag != nil && m.sdp?.isEmpty == false
+                && table.contains(callID: m.callID) && !table.knowsDialog(of: m)
+        }
+    }
+
+    /// Applies a call's held messages that can be placed now, in their order; the others stay held.
+    private mutating func replayEarly(_ id: String, now: UInt64) -> [CallChange] {
+        var changes: [CallChange] = []
+        for e in early.take(callID: id, now: now) {
+            guard table.contains(callID: id) else { break }  // a held final response ended the call
+            if cameEarly(e.message) { early.hold(e); continue }
+            counters.reorderedMessages += 1
+            changes += table.handle(e.message, now: now)
+            if table.contains(callID: id) { callNICs[id, default: []].formUnion(e.ports) }
+        }
+        return changes
     }
 
     /// OVS removed a flow that had OFPFF_SEND_FLOW_REM (its idle timeout, or a delete).

@@ -127,6 +127,9 @@ struct Call: Sendable {
         return nil
     }
 
+    /// Whether the dialog a message names is one of this call's.
+    func hasDialog(_ m: SIPMessage) -> Bool { dialogIndex(m) != nil }
+
     /// The dialog a message within one belongs to: its tags name it from either side.
     private func dialogIndex(_ m: SIPMessage) -> Int? {
         dialogs.firstIndex { $0.tag == m.toTag } ?? dialogs.firstIndex { $0.tag == m.fromTag }

@@ -46,6 +46,10 @@ public struct CallTable: Sendable {
     /// Whether a call with this Call-ID is tracked now.
     public func contains(callID: String) -> Bool { calls[callID] != nil }
 
+    /// Whether the call of `message` is tracked and has the dialog its tags name (an early dialog of
+    /// a fork, or the confirmed one).
+    public func knowsDialog(of message: SIPMessage) -> Bool { calls[message.callID]?.hasDialog(message) ?? false }
+
     private var calls: [String: Call] = [:]
     private var schedule = DeadlineHeap()
     private var ended: RecentlyEnded

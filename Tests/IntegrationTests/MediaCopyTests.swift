@@ -119,7 +119,7 @@ final class MediaCopyTests: XCTestCase {
         try media(guestRTP: 40000, farRTP: 50000)
         XCTAssertEqual(try lab.capture("tap900i1", atLeast: 5), (callSetupSIP + callRTCP).sorted(), "the call's SIP and RTCP, once each")
         let st = try XCTUnwrap(try s.status().bridges.first?.media)
-        XCTAssertEqual(st.counters.responsesBeforeInvite, 1)
+        XCTAssertEqual(st.counters.reorderedMessages, 1)
         XCTAssertEqual(st.counters.callsStarted, 1)
         try bye(id)
         try waitUntil("the BYE deletes them") { try self.mediaFlows().isEmpty }

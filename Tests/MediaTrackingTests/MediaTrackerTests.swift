@@ -316,12 +316,12 @@ final class MediaTrackerTests: XCTestCase {
         var t = tracker()
         let early = t.packetIn(frame: answer("r1", 50000), inPort: uplink, now: 0)
         XCTAssertEqual(early.flowMods, [], "no call yet: nothing to copy")
-        XCTAssertEqual(t.heldResponses, 1)
+        XCTAssertEqual(t.heldMessages, 1)
         let o = t.packetIn(frame: invite("r1", 40000), inPort: 1, now: 3_000_000)
         XCTAssertEqual(Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001], "both sides' RTCP, as in order")
         XCTAssertEqual(o.notes, [.started(callID: "r1", flows: 4, nics: ["tap101i0"])])
-        XCTAssertEqual(t.heldResponses, 0)
-        XCTAssertEqual(t.counters.responsesBeforeInvite, 1)
+        XCTAssertEqual(t.heldMessages, 0)
+        XCTAssertEqual(t.counters.reorderedMessages, 1)
         // The call goes on as any other: its BYE deletes its flows.
         let bye = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("BYE sip:b@x SIP/2.0", "r1", "2 BYE", toTag: "b1")), inPort: 1, now: second)
         XCTAssertEqual(bye.flowMods.map(\.command), [.delete])
@@ -334,31 +334,52 @@ final class MediaTrackerTests: XCTestCase {
         var t = tracker()
         _ = t.packetIn(frame: answer("r2", 50000, status: "183 Session Progress"), inPort: uplink, now: 0)
         _ = t.packetIn(frame: answer("r2", 0, status: "486 Busy Here"), inPort: uplink, now: 1)
-        XCTAssertEqual(t.heldResponses, 2)
+        XCTAssertEqual(t.heldMessages, 2)
         let o = t.packetIn(frame: invite("r2", 40000), inPort: 1, now: 2)
         // The 183's early media starts copies; the 486 ends them in the same output.
         XCTAssertEqual(o.notes.map { if case .started = $0 { "started" } else if case .ended = $0 { "ended" } else { "other" } }, ["started", "ended"])
         XCTAssertEqual(t.activeCalls, 0)
         XCTAssertEqual(t.trackedCalls, 0)
-        XCTAssertEqual(t.counters.responsesBeforeInvite, 2)
+        XCTAssertEqual(t.counters.reorderedMessages, 2)
+    }
+
+    /// A delayed offer (INVITE without SDP, the offer in the 200 OK, the answer in the ACK) whose ACK
+    /// came before the 200 OK: the ACK is held until the 200 OK makes its dialog, then applied.
+    func testADelayedOffersAnswerBeforeItsOfferIsHeldAndApplied() {
+        var t = tracker()
+        _ = t.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", "d1", "1 INVITE")), inPort: 1, now: 0)
+        let ack = frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("ACK sip:b@x SIP/2.0", "d1", "1 ACK", toTag: "b1", sdp: ("10.9.0.101", 40000)))
+        XCTAssertEqual(t.packetIn(frame: ack, inPort: 1, now: 1).flowMods, [])
+        XCTAssertEqual(t.heldMessages, 1, "the answer waits for its offer")
+        let o = t.packetIn(frame: answer("d1", 50000), inPort: uplink, now: 2)
+        XCTAssertEqual(Set(o.flowMods.compactMap { $0.match.value(of: .udpDst)?.integer }), [40001, 50001])
+        XCTAssertEqual(t.heldMessages, 0)
+        XCTAssertEqual(t.counters.reorderedMessages, 1)
+        // In order the same call gets the same flows, and nothing is held.
+        var u = tracker()
+        _ = u.packetIn(frame: frame(from: (guestMAC, guestIP), to: (farMAC, farIP), sip("INVITE sip:b@x SIP/2.0", "d1", "1 INVITE")), inPort: 1, now: 0)
+        XCTAssertEqual(u.packetIn(frame: answer("d1", 50000), inPort: uplink, now: 1).flowMods, [])
+        XCTAssertTrue(u.packetIn(frame: ack, inPort: 1, now: 2).flowMods == o.flowMods)
+        XCTAssertEqual(u.heldMessages, 0)
+        XCTAssertEqual(u.counters.reorderedMessages, 0)
     }
 
     /// Held answers are bounded: they expire after the hold, the oldest go beyond the count, and a
     /// later INVITE then finds nothing (it waits for its answer as usual).
     func testHeldAnswersExpireAndAreBounded() {
-        var t = tracker(MediaLimits(earlyResponseHold: second, earlyResponses: 3))
+        var t = tracker(MediaLimits(earlyMessageHold: second, earlyMessages: 3))
         _ = t.packetIn(frame: answer("old", 50000), inPort: uplink, now: 0)
         _ = t.tick(now: second)
-        XCTAssertEqual(t.heldResponses, 0, "expired after the hold")
+        XCTAssertEqual(t.heldMessages, 0, "expired after the hold")
         XCTAssertEqual(t.packetIn(frame: invite("old", 40000), inPort: 1, now: second + 1).flowMods, [])
         for i in 0..<10 { _ = t.packetIn(frame: answer("flood\(i)", 50000 + 2 * i), inPort: uplink, now: 2 * second) }
-        XCTAssertEqual(t.heldResponses, 3, "a flood of answers keeps the newest 3")
+        XCTAssertEqual(t.heldMessages, 3, "a flood of answers keeps the newest 3")
         XCTAssertEqual(t.packetIn(frame: invite("flood0", 40000), inPort: 1, now: 2 * second).flowMods, [], "the oldest went")
         XCTAssertEqual(t.packetIn(frame: invite("flood9", 40002), inPort: 1, now: 2 * second).flowMods.count, 4, "the newest was kept")
-        // Answers of calls already followed are never held; nor are requests or 100 Trying.
+        // Answers of calls already followed are never held; nor are 100 Trying or an ACK without SDP.
         _ = t.packetIn(frame: answer("flood9", 50018), inPort: uplink, now: 2 * second)
         _ = t.packetIn(frame: answer("other", 0, status: "100 Trying"), inPort: uplink, now: 2 * second)
-        XCTAssertEqual(t.heldResponses, 2)
+        XCTAssertEqual(t.heldMessages, 2)
     }
 
     /// A random mix of calls whose INVITE and answer come in either order gets the same flows as the
@@ -382,6 +403,6 @@ final class MediaTrackerTests: XCTestCase {
         XCTAssertEqual(a.count, 800)
         XCTAssertEqual(b.count, a.count)
         XCTAssertTrue(a == b, "the same FLOW_MODs, in the same order")
-        XCTAssertEqual(mixed.heldResponses, 0)
+        XCTAssertEqual(mixed.heldMessages, 0)
     }
 }

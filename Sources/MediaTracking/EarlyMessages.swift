@@ -1,15 +1,16 @@
 import SIPMedia
 
-/// Responses to an INVITE that reached the tracker before the INVITE itself, held a short while so
-/// the INVITE that starts their call can take them back.
+/// SIP messages that reached the tracker before a message they follow, held a short while so that
+/// message's arrival can place them: a response to an INVITE before the INVITE, an ACK or PRACK with
+/// the answer before the response that carried the offer (`MediaTracker.cameEarly`).
 ///
 /// On OVS's kernel datapath a copy flow's PACKET_IN is a datapath `userspace` action: the kernel
 /// forwards the frame at once and queues the upcall to the handler thread of the CPU that received
 /// it (per-CPU upcall dispatch). An INVITE and the 200 OK that answers it cross the bridge on
-/// different CPUs, so their PACKET_INs may come to sipspan in the reverse order: the 200 OK of a
-/// call not yet known, then its INVITE. Without this the answer is lost and the call gets no media
-/// copies. Bounded in time (`hold`), count (`capacity`) and bytes (`maxBytes`); the oldest go first.
-struct EarlyResponses: Sendable {
+/// different CPUs, so their PACKET_INs may come to sipspan in the reverse order. Without this the
+/// answer is lost and the call gets no media copies. Bounded in time (`hold`), count (`capacity`)
+/// and bytes (`maxBytes`); the oldest go first.
+struct EarlyMessages: Sendable {
     struct Entry: Sendable {
         let message: SIPMessage
         /// The media NICs the frame was seen on (as the tracker found them).
@@ -33,26 +34,31 @@ struct EarlyResponses: Sendable {
         self.hold = hold
     }
 
-    /// Responses held now.
+    /// Messages held now.
     private(set) var count = 0
 
-    /// Whether a response of this call is held.
+    /// Whether a message of this call is held.
     func holds(callID: String) -> Bool { byCall[callID] != nil }
 
-    /// Holds a response until `now + hold`, dropping the oldest beyond the bounds.
+    /// Holds a message until `now + hold`, dropping the oldest beyond the bounds.
     mutating func hold(_ message: SIPMessage, ports: [UInt32], now: UInt64) {
         prune(now: now)
-        let size = 256 + message.callID.utf8.count + (message.sdp?.count ?? 0)
-        guard capacity > 0, size <= maxBytes else { return }
         let (until, overflow) = now.addingReportingOverflow(hold)
-        while count > 0, count >= capacity || bytes + size > maxBytes { dropFirst() }
-        entries.append(Entry(message: message, ports: ports, until: overflow ? .max : until, size: size))
-        byCall[message.callID, default: 0] += 1
-        bytes += size
+        hold(Entry(message: message, ports: ports, until: overflow ? .max : until, size: 256 + message.callID.utf8.count + (message.sdp?.count ?? 0)))
+    }
+
+    /// Holds a taken entry again, until its own deadline (it may then stand behind later ones: it
+    /// is forgotten a little late, never beyond the bounds).
+    mutating func hold(_ e: Entry) {
+        guard capacity > 0, e.size <= maxBytes else { return }
+        while count > 0, count >= capacity || bytes + e.size > maxBytes { dropFirst() }
+        entries.append(e)
+        byCall[e.message.callID, default: 0] += 1
+        bytes += e.size
         count += 1
     }
 
-    /// The held responses of a call, in arrival order, no longer held.
+    /// The held messages of a call, in arrival order, no longer held.
     mutating func take(callID: String, now: UInt64) -> [Entry] {
         prune(now: now)
         guard byCall.removeValue(forKey: callID) != nil else { return [] }
