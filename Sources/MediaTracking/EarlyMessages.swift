@@ -22,7 +22,8 @@ struct EarlyMessages: Sendable {
     let capacity: Int
     let maxBytes: Int
     let hold: UInt64
-    /// In arrival order from `head` on; `until` grows with it, so the front is always the oldest.
+    /// In arrival order from `head` on (nil: taken); `until` grows with it, re-held entries aside, so
+    /// the front is the oldest.
     private var entries: [Entry?] = []
     private var head = 0
     private var byCall: [String: Int] = [:]
