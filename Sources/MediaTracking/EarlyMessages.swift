@@ -27,7 +27,7 @@ struct EarlyMessages: Sendable {
     private var entries: [Entry?] = []
     private var head = 0
     private var byCall: [String: Int] = [:]
-    private(set) var bytes = 0
+    private var bytes = 0
 
     init(capacity: Int, maxBytes: Int, hold: UInt64) {
         self.capacity = max(0, capacity)
@@ -39,7 +39,7 @@ struct EarlyMessages: Sendable {
     private(set) var count = 0
 
     /// Whether a message of this call is held.
-    func holds(callID: String) -> Bool { byCall[callID] != nil }
+    func holds(callID: String) -> Bool { count > 0 && byCall[callID] != nil }  // no hashing while empty (every frame asks)
 
     /// Holds a message until `now + hold`, dropping the oldest beyond the bounds.
     mutating func hold(_ message: SIPMessage, ports: [UInt32], now: UInt64) {
